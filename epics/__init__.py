@@ -1,0 +1,23 @@
+"""epics: EPICS Channel Access for Python, a drop-in replacement for PyEpics.
+
+Three levels, as in PyEpics:
+
+* the procedural interface: :func:`caget`, :func:`caput`, :func:`cainfo`, :func:`camonitor`,
+  :func:`caget_many`, :func:`caput_many`;
+* :class:`PV` objects (and :func:`get_pv`), with monitors and callbacks;
+* :mod:`epics.ca` and :mod:`epics.dbr`, libca wrapped one-to-one.
+
+Importing this package loads nothing and starts nothing: libca is loaded and the CA context is
+made on the first CA call.
+"""
+from . import ca, dbr, pv
+from ._version import __version__
+from .ca import poll
+from .multiproc import CAPool, CAProcess
+from .procedural import (INVALID_ALARM, MAJOR_ALARM, MINOR_ALARM, NO_ALARM, caget, caget_many,
+                         cainfo, camonitor, camonitor_clear, caput, caput_many)
+from .pv import PV, get_pv
+
+__all__ = ["__version__", "ca", "dbr", "pv", "poll", "PV", "get_pv", "caget", "caput", "cainfo",
+           "camonitor", "camonitor_clear", "caget_many", "caput_many", "CAProcess", "CAPool",
+           "NO_ALARM", "MINOR_ALARM", "MAJOR_ALARM", "INVALID_ALARM"]

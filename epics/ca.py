@@ -96,6 +96,8 @@ class _Channel:
         self.chid_int = 0
         self.handle = _dispatch.new_handle()
         self.conn = False
+        self.connect_count = 0       # connections so far: PV setup is redone once per connection
+        self.pv_users = 0            # PV objects sharing this channel (cleared when none is left)
         self.connected = threading.Event()
         self.ts = 0.0
         self.failures = 0
@@ -125,6 +127,7 @@ class _Channel:
         self.ts = time.time()
         if up:
             self.failures = 0
+            self.connect_count += 1
             self.connected.set()
         else:
             self.connected.clear()
