@@ -20,7 +20,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 from . import _libca
 from ._errors import ECA, error_for_status
 
-__all__ = ["load", "connection_handler_args", "access_rights_handler_args",
+__all__ = ["load", "ca_access_rights", "connection_handler_args", "access_rights_handler_args",
            "event_handler_args", "exception_handler_args", "ConnectionCallback",
            "AccessRightsCallback", "EventCallback", "ExceptionCallback", "PrintfCallback",
            "PREEMPTIVE", "NON_PREEMPTIVE"]
@@ -42,6 +42,11 @@ class ca_access_rights(Structure):
 # struct access_rights_handler_args { chanId chid; caar ar; };
 class access_rights_handler_args(Structure):
     _fields_ = [("chid", c_void_p), ("ar", ca_access_rights)]
+
+    @property
+    def access(self) -> int:
+        """The rights as PyEpics's ``access`` byte: bit 0 read, bit 1 write."""
+        return self.ar.read_access | (self.ar.write_access << 1)
 
 
 # struct event_handler_args { void *usr; chanId chid; long type; long count; const void *dbr;

@@ -78,7 +78,7 @@ libca: Optional[ctypes.CDLL] = None
 initial_context: Optional[int] = None
 
 ChidLike = Union[int, ctypes.c_void_p, ctypes.c_long, "dbr.chid_t"]
-chid_t = ctypes.c_ssize_t   # what create_channel returns: a pointer-sized integer, as PyEpics
+chid_t = dbr.chid_t   # what create_channel returns
 
 
 # --- the channel record --------------------------------------------------------------------------
