@@ -229,7 +229,85 @@ PROTOTYPES: List[Prototype] = [
     ("caRepeaterThread", None, [c_void_p], None),
 ]
 
+# Functions that only read a field of libca's channel or context objects and return at once.
+# ctypes releases the GIL around every foreign call, and getting it back while another thread runs
+# Python can cost up to the interpreter's switch interval (5 ms): for these, that is all cost and
+# no gain, so they are called through a PyDLL handle, which keeps the GIL. This is safe because
+# libca never calls back into Python while holding the lock these functions take (it releases
+# its primary mutex around user callbacks). Anything that can block (I/O, flow control, waiting
+# for callbacks to finish, as ca_clear_channel does) is NOT in this set.
+QUICK = frozenset({
+    "ca_field_type", "ca_element_count", "ca_name", "ca_host_name", "ca_read_access",
+    "ca_write_access", "ca_state", "ca_puser", "ca_current_context", "ca_message", "ca_version",
+    "ca_preemtive_callback_is_enabled", "ca_evid_to_chid", "ca_host_minor_protocol",
+    "ca_search_attempts", "ca_beacon_period", "ca_receive_watchdog_delay",
+})
+
+# The monitor-event buffer (epics/_evbuf.c): libca's threads append subscription updates to it
+# without taking the GIL; the dispatcher thread takes them in batches. Optional: when it is not
+# built, monitors fall back to a Python callback per event.
+EVBUF_PROTOTYPES: List[Prototype] = [
+    # int evbuf_init(const unsigned short *dbr_size, const unsigned short *dbr_value_size);
+    ("evbuf_init", c_int, [c_void_p, c_void_p], None),
+    # void evbuf_event_callback(struct event_handler_args args);  (given to libca, not called)
+    # char *evbuf_take(char *spare, size_t spare_capacity, size_t *length, size_t *capacity);
+    ("evbuf_take", c_void_p, [c_void_p, ctypes.c_size_t, POINTER(ctypes.c_size_t),
+                              POINTER(ctypes.c_size_t)], None),
+    # int evbuf_wait(double timeout);  blocks: called with the GIL released
+    ("evbuf_wait", c_int, [c_double], None),
+    # void evbuf_wake(void);
+    ("evbuf_wake", None, [], None),
+    # void evbuf_stop(void);
+    ("evbuf_stop", None, [], None),
+    # void evbuf_after_fork(void);
+    ("evbuf_after_fork", None, [], None),
+    # void evbuf_free(char *buffer);
+    ("evbuf_free", None, [c_void_p], None),
+    # void evbuf_stats(uint64_t *events, uint64_t *peak_bytes, uint64_t *lost);
+    ("evbuf_stats", None, [POINTER(ctypes.c_uint64)] * 3, None),
+]
+
 _lib: Optional[ctypes.CDLL] = None
+_evbuf: Optional[ctypes.CDLL] = None
+_evbuf_tried = False
+
+
+def _apply(library: ctypes.CDLL, prototypes: Sequence[Prototype],
+           quick: Optional[ctypes.PyDLL] = None) -> None:
+    for name, restype, argtypes, errcheck in prototypes:
+        function = getattr(quick if quick is not None and name in QUICK else library, name)
+        function.restype = restype
+        function.argtypes = list(argtypes)
+        if errcheck is not None:
+            function.errcheck = errcheck
+        if quick is not None and name in QUICK:
+            setattr(library, name, function)   # lib.ca_field_type is now the GIL-keeping one
+
+
+def load_evbuf() -> Optional[ctypes.CDLL]:
+    """Load the monitor-event buffer and connect it to libca's DBR size tables.
+
+    Returns None when the helper was not built (no C compiler at install time); monitors then
+    use a Python callback per event.
+    """
+    global _evbuf, _evbuf_tried
+    if _evbuf_tried:
+        return _evbuf
+    lib = load()
+    path = _libca.find_evbuf()
+    _evbuf_tried = True
+    if path is None:
+        return None
+    try:
+        evbuf = ctypes.CDLL(path)
+    except OSError:
+        return None
+    _apply(evbuf, EVBUF_PROTOTYPES)
+    sizes = (ctypes.c_ushort * 39).in_dll(lib, "dbr_size")
+    value_sizes = (ctypes.c_ushort * 39).in_dll(lib, "dbr_value_size")
+    evbuf.evbuf_init(ctypes.addressof(sizes), ctypes.addressof(value_sizes))
+    _evbuf = evbuf
+    return evbuf
 
 
 def load() -> ctypes.CDLL:
@@ -243,12 +321,7 @@ def load() -> ctypes.CDLL:
     if _lib is not None:
         return _lib
     lib = _libca.load_libca()
-    for name, restype, argtypes, errcheck in PROTOTYPES:
-        function = getattr(lib, name)
-        function.restype = restype
-        function.argtypes = list(argtypes)
-        if errcheck is not None:
-            function.errcheck = errcheck
+    _apply(lib, PROTOTYPES, quick=ctypes.PyDLL(lib._name, handle=lib._handle))
     _lib = lib
     return lib
 

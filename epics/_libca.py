@@ -19,7 +19,7 @@ import threading
 from typing import List, Optional
 
 __all__ = ["LIBCA_ENV", "MAX_ARRAY_BYTES_ENV", "DEFAULT_MAX_ARRAY_BYTES", "LibcaNotFound",
-           "find_libca", "find_libcom", "load_libca", "apply_environment_defaults"]
+           "find_libca", "find_libcom", "find_evbuf", "load_libca", "apply_environment_defaults"]
 
 #: The environment variable that points at a site build of libca (PyEpics's name).
 LIBCA_ENV = "PYEPICS_LIBCA"
@@ -71,6 +71,18 @@ def find_libcom() -> str:
     folder, name = os.path.split(ca_path)
     com_path = os.path.join(folder, name.replace("ca", "Com", 1))
     return com_path if os.path.isfile(com_path) else ca_path
+
+
+def find_evbuf() -> Optional[str]:
+    """Path of this package's compiled monitor-event buffer (``epics/_evbuf*``), or None."""
+    import glob
+    import importlib.machinery
+    folder = os.path.dirname(os.path.abspath(__file__))
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        found = sorted(glob.glob(os.path.join(folder, "_evbuf" + suffix)))
+        if found:
+            return found[0]
+    return None
 
 
 def apply_environment_defaults() -> None:

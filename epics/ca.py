@@ -98,7 +98,7 @@ class _Channel:
         self.conn = False
         self.connect_count = 0       # connections so far: PV setup is redone once per connection
         self.pv_users = 0            # PV objects sharing this channel (cleared when none is left)
-        self.connected = threading.Event()
+        self.connected = _dispatch.Flag()
         self.ts = 0.0
         self.failures = 0
         self.read_access = False
@@ -107,7 +107,6 @@ class _Channel:
         self.access_event_callback: List[Callable] = []  # access-rights callbacks
         self.get_results: Dict[int, _dispatch.Operation] = {}
         self.subscriptions: Dict[int, "_Subscription"] = {}
-        self.lock = threading.RLock()
 
     @property
     def chid(self) -> chid_t:
@@ -184,7 +183,7 @@ class Subscription(tuple):
     holds the subscription until :func:`clear_subscription` or :func:`clear_channel`)."""
 
     def __new__(cls, subscription: _Subscription) -> "Subscription":
-        return super().__new__(cls, (_dispatch.EVENT_THUNK, subscription.handle,
+        return super().__new__(cls, (_dispatch.event_callback(), subscription.handle,
                                      ctypes.c_void_p(subscription.evid)))
 
     @property
@@ -225,8 +224,7 @@ def _on_context_created(lib: ctypes.CDLL) -> None:
     else:
         _dispatch.set_printf_writer(None)
         lib.ca_replace_printf_handler(_dispatch.PRINTF_THUNK)
-    if _context.is_preemptive():
-        _dispatch.start()
+    _dispatch.start(_context.is_preemptive())
 
 
 _context.on_created(_on_context_created)
@@ -322,6 +320,7 @@ def finalize_libca(maxtime: float = 10.0) -> None:
 def _clear_everything() -> None:
     """Finalize hook: release channels while the context still works."""
     lib = _context.library()
+    _dispatch.stop()
     for callback in list(_clear_cache_callbacks.values()):
         try:
             callback()
@@ -502,7 +501,7 @@ def _check_pvname(pvname: Any) -> str:
         raise CATypeError(f"a PV name must be a str, not {type(pvname).__name__}: {pvname!r}")
     if not pvname:
         raise CAValueError("empty PV name", pvname=pvname)
-    if any(ch.isspace() or ord(ch) < 32 for ch in pvname):
+    if not pvname.isprintable() or any(ch.isspace() for ch in pvname):
         raise CAValueError(f"PV name {pvname!r} contains white space or control characters",
                            pvname=pvname)
     return pvname
@@ -581,6 +580,7 @@ def connect_channel(chid: ChidLike, timeout: Optional[float] = None,
     _ensure()
     if timeout is None:
         timeout = DEFAULT_CONNECTION_TIMEOUT
+    _ensure().ca_flush_io()
     connected = _wait(channel.connected, timeout)
     if verbose:
         log.info("connect_channel(%r): %s", channel.pvname, connected)
@@ -746,13 +746,13 @@ def get_with_metadata(chid: ChidLike, ftype: Optional[int] = None, count: Option
     _dispatch.operations[handle] = operation
     try:
         lib.ca_array_get_callback(ftype, count, chid, _dispatch.GET_THUNK, handle)
-        lib.ca_flush_io()
     except Exception:
         _dispatch.operations.pop(handle, None)
         raise
     channel.get_results[ftype] = operation
-    if not wait:
+    if not wait:   # sent with the next flush: get_complete's, or any other
         return None
+    lib.ca_flush_io()
     return get_complete_with_metadata(chid, ftype=ftype, count=count, timeout=timeout,
                                       as_string=as_string, as_numpy=as_numpy)
 
@@ -790,6 +790,8 @@ def get_complete_with_metadata(chid: ChidLike, ftype: Optional[int] = None,
         warnings.warn(f"get_complete for {channel.pvname!r} without an initial get() call",
                       stacklevel=2)
         return None
+    if not operation.done.is_set():
+        lib.ca_flush_io()
     if timeout is None:
         timeout = 1.0 + math.log10(max(1, count))
     if not _wait(operation.done, timeout):
@@ -1020,7 +1022,7 @@ def subscribe(chid: ChidLike, dbrtype: int, deliver: Callable[[Any, dict], None]
     evid = ctypes.c_void_p()
     try:
         lib.ca_create_subscription(dbrtype, count, chid, subscription.mask,
-                                   _dispatch.EVENT_THUNK, subscription.handle,
+                                   _dispatch.event_callback(), subscription.handle,
                                    ctypes.byref(evid))
         lib.ca_flush_io()
     except Exception:
