@@ -247,3 +247,12 @@ EVBUF_API void evbuf_stats(uint64_t *events, uint64_t *peak_bytes, uint64_t *los
     *lost = failed;
     MUTEX_UNLOCK(&lock);
 }
+
+#ifdef _WIN32
+/* setuptools builds this file as an extension module and, on Windows, exports PyInit__evbuf:
+   give the linker the symbol. The file is loaded with ctypes, never imported. */
+EVBUF_API void *PyInit__evbuf(void)
+{
+    return NULL;
+}
+#endif
