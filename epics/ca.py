@@ -18,6 +18,7 @@ import ctypes
 import functools
 import logging
 import math
+import re
 import sys
 import threading
 import time
@@ -494,6 +495,9 @@ def enable_ca_messages(writer: Union[str, Callable[..., Any], None] = "stderr") 
 
 # --- channels ------------------------------------------------------------------------------------
 
+_BAD_NAME_CHARACTER = re.compile(r"[\s\x00-\x1f\x7f]")
+
+
 def _check_pvname(pvname: Any) -> str:
     if isinstance(pvname, bytes):
         pvname = pvname.decode("utf-8", "replace")
@@ -501,7 +505,7 @@ def _check_pvname(pvname: Any) -> str:
         raise CATypeError(f"a PV name must be a str, not {type(pvname).__name__}: {pvname!r}")
     if not pvname:
         raise CAValueError("empty PV name", pvname=pvname)
-    if not pvname.isprintable() or any(ch.isspace() for ch in pvname):
+    if _BAD_NAME_CHARACTER.search(pvname):
         raise CAValueError(f"PV name {pvname!r} contains white space or control characters",
                            pvname=pvname)
     return pvname
@@ -559,8 +563,6 @@ def create_channel(pvname: str, connect: bool = False, auto_cb: bool = True,
             # connection may have happened before the chid was known: state is authoritative
             if lib.ca_state(chid.value) == dbr.CS_CONN and not channel.conn:
                 channel.connection_changed(True)
-            lib.ca_replace_access_rights_event(chid.value, _dispatch.ACCESS_THUNK)
-            lib.ca_flush_io()
     if not is_new and callable(callback) and callback not in channel.callbacks:
         channel.callbacks.append(callback)
         if channel.conn:
@@ -1024,7 +1026,7 @@ def subscribe(chid: ChidLike, dbrtype: int, deliver: Callable[[Any, dict], None]
         lib.ca_create_subscription(dbrtype, count, chid, subscription.mask,
                                    _dispatch.event_callback(), subscription.handle,
                                    ctypes.byref(evid))
-        lib.ca_flush_io()
+        _dispatch.flush_soon()
     except Exception:
         _dispatch.subscriptions.pop(subscription.handle, None)
         raise

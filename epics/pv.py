@@ -29,6 +29,8 @@ _PVcache_: Dict[Tuple[str, str, Optional[int]], "PV"] = {}
 _PVcache_lock = threading.RLock()
 
 _ACCESS_NAMES = ("no access", "read-only", "write-only", "read/write")
+# How a value turns into char_value, decided once per connection.
+_UNKNOWN, _FLOAT, _ENUM, _STRING, _CHAR, _ARRAY, _OTHER = range(7)
 _TIME_KEYS = ("status", "severity", "timestamp", "posixseconds", "nanoseconds")
 
 
@@ -180,6 +182,7 @@ class PV:
         self._args.update(pvname=pvname, count=count, nelm=-1, type="unknown",
                           typefull="unknown", access="unknown", monitor_delta=monitor_delta)
         self._char_stale = True
+        self._kind = _UNKNOWN
         self._monitor_delta_local = False
         self._monitor_last_value: Any = None
         self.connection_callbacks: List[Callable] = (
@@ -240,6 +243,7 @@ class PV:
             args["ftype"] = self.ftype
             args["type"] = dbr.Name(native).lower()
             args["typefull"] = dbr.Name(self.ftype).lower()
+            self._kind = _value_kind(native, nelm)
             self._read_access_rights()
             self._setup_epoch = epoch
             self.connected = True
@@ -398,11 +402,11 @@ class PV:
             args["timestamp"] = time.time()
         args["value"] = value
         self._char_stale = True
+        if self.callbacks:
+            self.run_callbacks()
         if self.verbose:
             log.info("%s: %s (%s)", self.pvname, self._char_value_now(False),
                      fmt_time(args["timestamp"]))
-        if self.callbacks:
-            self.run_callbacks()
 
     # --- callbacks ------------------------------------------------------------------------------
 
@@ -411,24 +415,29 @@ class PV:
         callbacks = self.callbacks
         if not callbacks:
             return
-        base = self._args.copy()
-        base["char_value"] = self._char_value_now(False)
-        indices = sorted(callbacks) if len(callbacks) > 1 else list(callbacks)
-        for index in indices:
+        keywords = self._args.copy()
+        keywords["char_value"] = self._char_value_now(False)
+        if len(callbacks) == 1:
+            for index, (function, extra) in list(callbacks.items()):
+                if extra:
+                    keywords.update(extra)
+                keywords["cb_info"] = (index, self)
+                self._call(function, keywords)
+            return
+        for index in sorted(callbacks):
             entry = callbacks.get(index)
-            if entry is None:
-                continue
-            function, extra = entry
-            keywords = base.copy() if len(indices) > 1 or extra else base
-            if extra:
-                keywords.update(extra)
-            keywords["cb_info"] = (index, self)
-            try:
-                function(**keywords)
-            except Exception:
-                callback_log.exception("callback %s of PV %r raised (the other callbacks "
-                                       "still run)", getattr(function, "__qualname__", function),
-                                       self.pvname)
+            if entry is not None:
+                function, extra = entry
+                one = {**keywords, **extra} if extra else keywords.copy()
+                one["cb_info"] = (index, self)
+                self._call(function, one)
+
+    def _call(self, function: Callable, keywords: dict) -> None:
+        try:
+            function(**keywords)
+        except Exception:
+            callback_log.exception("callback %s of PV %r raised (the other callbacks still run)",
+                                   getattr(function, "__qualname__", function), self.pvname)
 
     def run_callback(self, index: int) -> None:
         """Run the user callback of ``index`` with the current data."""
@@ -638,35 +647,35 @@ class PV:
         """The text form of a value, as PyEpics writes it (precision, enum names...)."""
         if value is None:
             return "None"
-        ftype = self._args["ftype"]
-        native = dbr.native_type(ftype) if ftype is not None else None
-        count = self._args["count"] or 1
-        if native == dbr.STRING:
-            return value if isinstance(value, str) else " ".join(map(str, value))
-        if native == dbr.CHAR and count < ca.AUTOMONITOR_MAXLENGTH or \
-                native == dbr.CHAR and call_ca:
-            return dbr.char_array_to_str(value if hasattr(value, "__len__") else [value])
-        if count > 1 or (hasattr(value, "__len__") and not isinstance(value, str)):
-            length = len(value) if hasattr(value, "__len__") else 1
-            return f"<array size={length}, type={dbr.Name(ftype).lower()}>"
-        if native in (dbr.FLOAT, dbr.DOUBLE):
-            if call_ca and self._args["precision"] is None:
-                self.get_ctrlvars()
+        kind = self._kind
+        if kind == _FLOAT:
             precision = self._args["precision"]
+            if precision is None and call_ca:
+                self.get_ctrlvars()
+                precision = self._args["precision"]
             try:
                 if precision is None:
                     return str(value)
-                magnitude = abs(int(math.log10(abs(value + 1.e-9))))
-                return (("%%.%dg" if magnitude > 4 else "%%.%df") % precision) % value
-            except (ValueError, TypeError, ArithmeticError):
+                if 4 < abs(int(math.log10(abs(value + 1.e-9)))):
+                    return "%.*g" % (precision, value)
+                return "%.*f" % (precision, value)
+            except (ValueError, TypeError, ArithmeticError, OverflowError):
                 return str(value)
-        if native == dbr.ENUM:
+        if kind == _ENUM:
             if call_ca and not self._args["enum_strs"]:
                 self.get_ctrlvars()
             try:
                 return self._args["enum_strs"][value]
             except (TypeError, KeyError, IndexError):
                 return str(value)
+        if kind == _STRING:
+            return value if isinstance(value, str) else " ".join(map(str, value))
+        if kind == _CHAR and ((self._args["count"] or 1) < ca.AUTOMONITOR_MAXLENGTH or call_ca):
+            return dbr.char_array_to_str(value if hasattr(value, "__len__") else [value])
+        if kind == _ARRAY or (kind == _CHAR) or (hasattr(value, "__len__")
+                                                  and not isinstance(value, str)):
+            length = len(value) if hasattr(value, "__len__") else 1
+            return f"<array size={length}, type={self._args['typefull']}>"
         return repr(value)
 
     # --- attributes -----------------------------------------------------------------------------
@@ -915,6 +924,21 @@ class PV:
         # The channel's callbacks hold this object until disconnect(), so this runs only for a
         # PV that was disconnected, or at interpreter exit: nothing to do with CA either way.
         pass
+
+
+def _value_kind(native: int, nelm: int) -> int:
+    """Which char_value formatting a channel of this native type and size needs."""
+    if native == dbr.STRING:
+        return _STRING
+    if native == dbr.CHAR:
+        return _CHAR if nelm > 1 else _OTHER
+    if nelm > 1:
+        return _ARRAY
+    if native in (dbr.FLOAT, dbr.DOUBLE):
+        return _FLOAT
+    if native == dbr.ENUM:
+        return _ENUM
+    return _OTHER
 
 
 def _run_user(function: Callable, *args: Any, **kwargs: Any) -> None:
