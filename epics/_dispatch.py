@@ -376,8 +376,18 @@ def _on_access(args: _cadef.access_rights_handler_args) -> None:
         channel.access_changed(bool(args.ar.read_access), bool(args.ar.write_access))
 
 
+def _forget_operation(args: _cadef.event_handler_args) -> Any:
+    """The operation libca has just finished, removed from the registries."""
+    handle = args.usr
+    operation = operations.pop(handle, None)
+    channel = channels.get(args.chid)
+    if channel is not None:
+        channel.operations.discard(handle)
+    return operation
+
+
 def _on_get(args: _cadef.event_handler_args) -> None:
-    operation = operations.pop(args.usr, None)
+    operation = _forget_operation(args)
     if operation is None or _context._state.finalized:
         return
     status = args.status
@@ -397,7 +407,7 @@ def _on_get(args: _cadef.event_handler_args) -> None:
 
 
 def _on_put(args: _cadef.event_handler_args) -> None:
-    operation = operations.pop(args.usr, None)
+    operation = _forget_operation(args)
     if operation is None or _context._state.finalized:
         return
     operation.status = args.status

@@ -108,6 +108,7 @@ class _Channel:
         self.access_event_callback: List[Callable] = []  # access-rights callbacks
         self.get_results: Dict[int, _dispatch.Operation] = {}
         self.subscriptions: Dict[int, "_Subscription"] = {}
+        self.operations: set = set()     # handles of gets and puts in flight
 
     @property
     def chid(self) -> chid_t:
@@ -606,6 +607,10 @@ def _forget_channel(chid: int, channel: _Channel) -> None:
         _dispatch.subscriptions.pop(subscription.handle, None)
         _evid_to_handle.pop(subscription.evid, None)
     channel.subscriptions.clear()
+    for handle in list(channel.operations):   # libca will not answer them now
+        _dispatch.operations.pop(handle, None)
+    channel.operations.clear()
+    channel.get_results.clear()
     _chid_cache.pop(chid, None)
     per_context = _cache.get(channel.context)
     if per_context is not None and per_context.get(channel.pvname) is channel:
@@ -746,6 +751,7 @@ def get_with_metadata(chid: ChidLike, ftype: Optional[int] = None, count: Option
     operation = _dispatch.Operation(as_numpy)
     handle = _dispatch.new_handle()
     _dispatch.operations[handle] = operation
+    channel.operations.add(handle)
     try:
         lib.ca_array_get_callback(ftype, count, chid, _dispatch.GET_THUNK, handle)
     except Exception:
@@ -992,6 +998,7 @@ def put(chid: ChidLike, value: Any, wait: bool = False, timeout: float = 30,
     operation.value = buffer
     handle = _dispatch.new_handle()
     _dispatch.operations[handle] = operation
+    channel.operations.add(handle)
     try:
         lib.ca_array_put_callback(dbrtype, count, chid, buffer, _dispatch.PUT_THUNK, handle)
         lib.ca_flush_io()
