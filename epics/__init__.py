@@ -13,7 +13,6 @@ made on the first CA call.
 from . import ca, dbr, pv
 from ._version import __version__
 from .ca import poll
-from .multiproc import CAPool, CAProcess
 from .procedural import (INVALID_ALARM, MAJOR_ALARM, MINOR_ALARM, NO_ALARM, caget, caget_many,
                          cainfo, camonitor, camonitor_clear, caput, caput_many)
 from .pv import PV, get_pv
@@ -21,3 +20,12 @@ from .pv import PV, get_pv
 __all__ = ["__version__", "ca", "dbr", "pv", "poll", "PV", "get_pv", "caget", "caput", "cainfo",
            "camonitor", "camonitor_clear", "caget_many", "caput_many", "CAProcess", "CAPool",
            "NO_ALARM", "MINOR_ALARM", "MAJOR_ALARM", "INVALID_ALARM"]
+
+
+def __getattr__(name: str):
+    """``epics.CAProcess`` and ``epics.CAPool`` import multiprocessing only when first used."""
+    if name in ("CAProcess", "CAPool", "multiproc"):
+        import importlib
+        multiproc = importlib.import_module(".multiproc", __name__)
+        return multiproc if name == "multiproc" else getattr(multiproc, name)
+    raise AttributeError(f"module 'epics' has no attribute {name!r}")

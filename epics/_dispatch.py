@@ -343,7 +343,8 @@ class Flag:
 class Operation:
     """A get or put in flight: libca fills it from its thread, the caller waits on ``done``."""
 
-    __slots__ = ("done", "status", "value", "meta", "as_numpy", "on_done", "count", "type")
+    __slots__ = ("done", "status", "value", "meta", "as_numpy", "on_done", "count", "type",
+                 "chid")
 
     def __init__(self, as_numpy: bool = True, on_done: Optional[Callable] = None) -> None:
         self.done = _Completion()
@@ -354,6 +355,7 @@ class Operation:
         self.on_done = on_done      # run on the dispatcher thread with the operation
         self.count = 0
         self.type = -1
+        self.chid = 0
 
 
 # --- the thunks libca calls -----------------------------------------------------------------------
@@ -377,13 +379,8 @@ def _on_access(args: _cadef.access_rights_handler_args) -> None:
 
 
 def _forget_operation(args: _cadef.event_handler_args) -> Any:
-    """The operation libca has just finished, removed from the registries."""
-    handle = args.usr
-    operation = operations.pop(handle, None)
-    channel = channels.get(args.chid)
-    if channel is not None:
-        channel.operations.discard(handle)
-    return operation
+    """The operation libca has just finished, removed from the registry."""
+    return operations.pop(args.usr, None)
 
 
 def _on_get(args: _cadef.event_handler_args) -> None:

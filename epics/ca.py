@@ -91,6 +91,10 @@ class _Channel:
     callbacks it holds are run on the dispatcher thread.
     """
 
+    __slots__ = ("pvname", "context", "chid_int", "handle", "conn", "connect_count", "pv_users",
+                 "connected", "ts", "failures", "read_access", "write_access", "callbacks",
+                 "access_event_callback", "get_results", "subscriptions", "__weakref__")
+
     def __init__(self, pvname: str, context: Optional[int]) -> None:
         self.pvname = pvname
         self.context = context
@@ -106,9 +110,8 @@ class _Channel:
         self.write_access = False
         self.callbacks: List[Callable] = []              # connection callbacks
         self.access_event_callback: List[Callable] = []  # access-rights callbacks
-        self.get_results: Dict[int, _dispatch.Operation] = {}
-        self.subscriptions: Dict[int, "_Subscription"] = {}
-        self.operations: set = set()     # handles of gets and puts in flight
+        self.get_results: Dict[int, _dispatch.Operation] = {}   # the last get per DBR type
+        self.subscriptions: List["_Subscription"] = []
 
     @property
     def chid(self) -> chid_t:
@@ -198,7 +201,6 @@ class Subscription(tuple):
 _cache: Dict[Optional[int], Dict[str, _Channel]] = {}
 #: chid -> _Channel (PyEpics's ``_chid_cache``); the same dict the C callbacks look in.
 _chid_cache: Dict[int, _Channel] = _dispatch.channels
-_evid_to_handle: Dict[int, int] = {}
 _sg_buffers: Dict[int, list] = {}
 _clear_cache_callbacks: Dict[int, Callable[[], None]] = {}
 _create_lock = threading.RLock()
@@ -236,7 +238,6 @@ def _reset_after_fork() -> None:
     global libca, initial_context
     initial_context = None
     _cache.clear()
-    _evid_to_handle.clear()
     _sg_buffers.clear()
 
 
@@ -602,14 +603,13 @@ def clear_channel(chid: ChidLike) -> int:
 
 
 def _forget_channel(chid: int, channel: _Channel) -> None:
-    for subscription in list(channel.subscriptions.values()):
+    for subscription in list(channel.subscriptions):
         subscription.active = False
         _dispatch.subscriptions.pop(subscription.handle, None)
-        _evid_to_handle.pop(subscription.evid, None)
     channel.subscriptions.clear()
-    for handle in list(channel.operations):   # libca will not answer them now
-        _dispatch.operations.pop(handle, None)
-    channel.operations.clear()
+    for handle, operation in list(_dispatch.operations.items()):   # libca will not answer now
+        if operation.chid == chid:
+            _dispatch.operations.pop(handle, None)
     channel.get_results.clear()
     _chid_cache.pop(chid, None)
     per_context = _cache.get(channel.context)
@@ -750,8 +750,8 @@ def get_with_metadata(chid: ChidLike, ftype: Optional[int] = None, count: Option
         count = min(count, lib.ca_element_count(chid))
     operation = _dispatch.Operation(as_numpy)
     handle = _dispatch.new_handle()
+    operation.chid = chid
     _dispatch.operations[handle] = operation
-    channel.operations.add(handle)
     try:
         lib.ca_array_get_callback(ftype, count, chid, _dispatch.GET_THUNK, handle)
     except Exception:
@@ -997,8 +997,8 @@ def put(chid: ChidLike, value: Any, wait: bool = False, timeout: float = 30,
     operation = _dispatch.Operation(on_done=on_done)
     operation.value = buffer
     handle = _dispatch.new_handle()
+    operation.chid = chid
     _dispatch.operations[handle] = operation
-    channel.operations.add(handle)
     try:
         lib.ca_array_put_callback(dbrtype, count, chid, buffer, _dispatch.PUT_THUNK, handle)
         lib.ca_flush_io()
@@ -1038,8 +1038,7 @@ def subscribe(chid: ChidLike, dbrtype: int, deliver: Callable[[Any, dict], None]
         _dispatch.subscriptions.pop(subscription.handle, None)
         raise
     subscription.evid = evid.value
-    _evid_to_handle[evid.value] = subscription.handle
-    channel.subscriptions[subscription.handle] = subscription
+    channel.subscriptions.append(subscription)
     return subscription
 
 
@@ -1049,11 +1048,11 @@ def unsubscribe(subscription: _Subscription) -> None:
         return
     subscription.active = False
     _dispatch.subscriptions.pop(subscription.handle, None)
-    _evid_to_handle.pop(subscription.evid, None)
     channel = _chid_cache.get(subscription.chid_int)
     if channel is None:
         return   # the channel was cleared, and libca cleared the subscription with it
-    channel.subscriptions.pop(subscription.handle, None)
+    if subscription in channel.subscriptions:
+        channel.subscriptions.remove(subscription)
     _ensure().ca_clear_subscription(subscription.evid)
     _context.library().ca_flush_io()
 
@@ -1119,8 +1118,8 @@ def clear_subscription(event_id: Any) -> int:
     if isinstance(event_id, Subscription):
         event_id = event_id.event_id
     evid = getattr(event_id, "value", event_id)
-    handle = _evid_to_handle.get(evid)
-    subscription = _dispatch.subscriptions.get(handle) if handle is not None else None
+    subscription = next((candidate for candidate in list(_dispatch.subscriptions.values())
+                         if candidate.evid == evid), None)
     if subscription is None:
         raise CASeverityException("clear_subscription", status_message(ECA.BADMONID),
                                   status=ECA.BADMONID)

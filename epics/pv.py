@@ -27,6 +27,9 @@ callback_log = logging.getLogger("epics.callbacks")
 #: (pvname, form, context) -> PV: the cache behind get_pv, caget and friends (PyEpics's name).
 _PVcache_: Dict[Tuple[str, str, Optional[int]], "PV"] = {}
 _PVcache_lock = threading.RLock()
+# Serialises connection setups (the dispatcher's and a waiting thread's); one lock for all PVs
+# rather than one each, since there may be tens of thousands of PVs and setups are short.
+_SETUP_LOCK = threading.RLock()
 
 _ACCESS_NAMES = ("no access", "read-only", "write-only", "read/write")
 # How a value turns into char_value, decided once per connection.
@@ -189,18 +192,17 @@ class PV:
             [connection_callback] if connection_callback is not None else [])
         self.access_callbacks: List[Callable] = (
             [access_callback] if access_callback is not None else [])
-        self.callbacks: Dict[int, Tuple[Callable, dict]] = {}
+        self.callbacks: Dict[int, Tuple[Callable, Optional[dict]]] = {}
         if isinstance(callback, (tuple, list)):
             for index, function in enumerate(callback):
                 if callable(function):
-                    self.callbacks[index] = (function, {})
+                    self.callbacks[index] = (function, None)
         elif callable(callback):
-            self.callbacks[0] = (callback, {})
+            self.callbacks[0] = (callback, None)
         self._put_complete: Optional[bool] = None
         self._monref: Optional[ca._Subscription] = None
         self._monref_mask: Optional[int] = None
         self._conn_started = False
-        self._setup_lock = threading.RLock()
         self._setup_epoch = -1
         self._released = False
         self.context = ca.current_context()
@@ -223,7 +225,7 @@ class PV:
         for the connection, whichever comes first.
         """
         channel = self._channel
-        with self._setup_lock:
+        with _SETUP_LOCK:
             epoch = channel.connect_count
             if self._setup_epoch == epoch and self.connected:
                 return True
@@ -447,7 +449,8 @@ class PV:
         function, extra = entry
         keywords = self._args.copy()
         keywords["char_value"] = self._char_value_now(False)
-        keywords.update(extra)
+        if extra:
+            keywords.update(extra)
         keywords["cb_info"] = (index, self)
         if callable(function):
             _run_user(function, **keywords)
@@ -463,7 +466,7 @@ class PV:
         if callable(callback):
             if index is None:
                 index = 1 + max(self.callbacks) if self.callbacks else 1
-            self.callbacks[index] = (callback, kw)
+            self.callbacks[index] = (callback, kw or None)
         if with_ctrlvars and self.connected:
             self.get_ctrlvars()
         if run_now:
