@@ -102,17 +102,18 @@ def _deliver_batch(address: int, length: int) -> None:
     offset = 0
     while offset < length:
         usr, dbrtype, count, status, nbytes, _ = unpack(raw, offset)
-        data = address + offset + _HEADER_SIZE
-        offset += _HEADER_SIZE + ((nbytes + 7) & -8)
+        data = offset + _HEADER_SIZE
+        offset = data + ((nbytes + 7) & -8)
         subscription = subs.get(usr)
         if subscription is None or status != 1:
             continue
         try:
-            reader = subscription.reader
-            if count != subscription.count or reader is None:
-                reader = dbr.make_reader(dbrtype, count, subscription.as_numpy)
-                subscription.reader, subscription.count = reader, count
-            value, meta = reader(data)
+            if count == subscription.count:
+                value, meta = subscription.batch_reader(raw, data)
+            else:
+                reader = dbr.make_buffer_reader(dbrtype, count, subscription.as_numpy)
+                subscription.batch_reader, subscription.count = reader, count
+                value, meta = reader(raw, data)
             subscription.deliver(value, meta)
         except Exception:
             callback_log.exception("monitor callback for %r raised (the other callbacks still "

@@ -165,7 +165,7 @@ class _Subscription:
     """A live ``ca_create_subscription``: how to read its events and whom to give them to."""
 
     __slots__ = ("handle", "evid", "chid_int", "pvname", "dbrtype", "count", "reader",
-                 "as_numpy", "deliver", "active", "mask")
+                 "batch_reader", "as_numpy", "deliver", "active", "mask")
 
     def __init__(self, chid_int: int, pvname: str, dbrtype: int, count: int, mask: int,
                  deliver: Callable[[Any, dict], None], as_numpy: bool = True) -> None:
@@ -174,8 +174,9 @@ class _Subscription:
         self.chid_int = chid_int
         self.pvname = pvname
         self.dbrtype = dbrtype
-        self.count = -1
-        self.reader = None
+        self.count = -1            # element count of the readers below
+        self.reader = None         # reads an update at an address (Python-callback path)
+        self.batch_reader = None   # reads an update inside an event-buffer batch
         self.as_numpy = as_numpy
         self.deliver = deliver
         self.active = True

@@ -403,9 +403,27 @@ class PV:
         else:
             args["timestamp"] = time.time()
         args["value"] = value
-        self._char_stale = True
-        if self.callbacks:
+        callbacks = self.callbacks
+        if len(callbacks) == 1:   # the common case, inlined: this runs for every update
+            args["char_value"] = self._format_char_value(value, False)
+            self._char_stale = False
+            for index, (function, extra) in callbacks.items():
+                keywords = args.copy()
+                if extra:
+                    keywords.update(extra)
+                keywords["cb_info"] = (index, self)
+                try:
+                    function(**keywords)
+                except Exception:
+                    callback_log.exception("callback %s of PV %r raised (the other callbacks "
+                                           "still run)", getattr(function, "__qualname__",
+                                                                 function), self.pvname)
+                break
+        elif callbacks:
+            self._char_stale = True
             self.run_callbacks()
+        else:
+            self._char_stale = True
         if self.verbose:
             log.info("%s: %s (%s)", self.pvname, self._char_value_now(False),
                      fmt_time(args["timestamp"]))
