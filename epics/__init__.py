@@ -10,14 +10,18 @@ Three levels, as in PyEpics:
 Importing this package loads nothing and starts nothing: libca is loaded and the CA context is
 made on the first CA call.
 """
-from . import ca, dbr, pv
+from . import alarm, ca, dbr, device, motor, pv
 from ._version import __version__
 from .ca import poll
 from .procedural import (INVALID_ALARM, MAJOR_ALARM, MINOR_ALARM, NO_ALARM, caget, caget_many,
                          cainfo, camonitor, camonitor_clear, caput, caput_many)
+from .alarm import Alarm
+from .device import Device
+from .motor import Motor
 from .pv import PV, get_pv
 
-__all__ = ["__version__", "ca", "dbr", "pv", "poll", "PV", "get_pv", "caget", "caput", "cainfo",
+__all__ = ["__version__", "ca", "dbr", "pv", "alarm", "device", "motor", "Alarm", "Device",
+           "Motor", "poll", "PV", "get_pv", "caget", "caput", "cainfo",
            "camonitor", "camonitor_clear", "caget_many", "caput_many", "CAProcess", "CAPool",
            "NO_ALARM", "MINOR_ALARM", "MAJOR_ALARM", "INVALID_ALARM"]
 

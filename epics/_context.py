@@ -216,6 +216,8 @@ def finalize(deadline_seconds: float = 1.0) -> None:
                 log.debug("finalize hook %r failed", hook, exc_info=True)
         state.finalized = True
         context, lib = state.initial, state.lib
+        state.initial = None               # no fast path may hand out the dead context now
+        state.local = threading.local()
         if not state.created_here or os.getpid() != state.pid:
             return
 

@@ -70,8 +70,7 @@ def _run(function: Callable, args: tuple) -> None:
 
 
 def _dispatch_forever() -> None:
-    global _dispatcher_ident
-    _dispatcher_ident = threading.get_ident()
+    _attach_dispatcher()
     popleft, queue, wake = _queue.popleft, _queue, _wake
     while not _stopping:
         try:
@@ -177,9 +176,20 @@ def _flush_if_pending() -> None:
                 log.debug("deferred flush failed", exc_info=True)
 
 
-def _dispatch_with_evbuf(evbuf: ctypes.CDLL) -> None:
+def _attach_dispatcher() -> None:
+    """Attach the dispatcher thread to the initial context before it makes any CA call
+    (a flush, or a user callback's get): unattached, libca would quietly give it a context of
+    its own, and requests sent there would never reach the server."""
     global _dispatcher_ident
     _dispatcher_ident = threading.get_ident()
+    try:
+        _context.ensure()
+    except Exception:
+        log.exception("the callback thread could not attach to the CA context")
+
+
+def _dispatch_with_evbuf(evbuf: ctypes.CDLL) -> None:
+    _attach_dispatcher()
     taker = _BatchTaker(evbuf)
     while not _stopping:
         drain()

@@ -260,6 +260,9 @@ def _channel(chid: Any) -> Tuple[int, _Channel]:
     chid = _chid_int(chid)
     channel = _chid_cache.get(chid)
     if channel is None:
+        if _context._state.finalized:
+            raise CAFinalizedError("Channel Access has been finalized in this process "
+                                   "(finalize_libca was called or the interpreter is exiting)")
         raise ChannelAccessException(f"unknown channel ID {chid:#x} (cleared, or not created "
                                      "by epics.ca.create_channel)")
     return chid, channel
@@ -793,6 +796,7 @@ def get_complete_with_metadata(chid: ChidLike, ftype: Optional[int] = None,
     if ftype is None:
         ftype = lib.ca_field_type(chid)
     nelm = lib.ca_element_count(chid)
+    requested = count
     count = nelm if not count else min(count, nelm)
     operation = channel.get_results.get(ftype)
     if operation is None:
@@ -818,6 +822,9 @@ def get_complete_with_metadata(chid: ChidLike, ftype: Optional[int] = None,
     value = operation.value
     if nelm > 1 and dbr.native_type(ftype) == dbr.CHAR and not hasattr(value, "__len__"):
         value = _one_element_array(value, as_numpy)
+    if requested and hasattr(value, "__len__") and not isinstance(value, str) and \
+            len(value) > requested:
+        value = value[:requested]
     if as_numpy is False and hasattr(value, "tolist"):
         value = value.tolist()
     metadata = dict(operation.meta) if operation.meta else {}
@@ -1102,7 +1109,7 @@ def create_subscription(chid: ChidLike, use_time: bool = False, use_ctrl: bool =
     holder: List[_Subscription] = []
 
     def deliver(value: Any, metadata: dict) -> None:
-        if callback is None or not holder[0].active:
+        if callback is None or (holder and not holder[0].active):
             return
         count_now = len(value) if hasattr(value, "__len__") and not isinstance(value, str) else 1
         callback(value=value, pvname=pvname, chid=chid, ftype=ftype, count=count_now,

@@ -698,7 +698,8 @@ def _make_meta_function(keys: Tuple[str, ...]) -> Callable[[tuple], dict]:
         return _enum_meta
     if "units" in keys:  # gr and ctrl numbers: limits, precision, units
         def limits_meta(values: tuple) -> dict:
-            meta = dict(zip(keys, values))
+            meta = {key: value for key, value in zip(keys, values)
+                    if not key.startswith("RISC_pad")}
             meta["units"] = decode_string(meta["units"])
             return meta
         return limits_meta

@@ -186,6 +186,7 @@ class PV:
                           typefull="unknown", access="unknown", monitor_delta=monitor_delta)
         self._char_stale = True
         self._kind = _UNKNOWN
+        self._is_array = False
         self._monitor_delta_local = False
         self._monitor_last_value: Any = None
         self.connection_callbacks: List[Callable] = (
@@ -226,6 +227,8 @@ class PV:
         """
         channel = self._channel
         with _SETUP_LOCK:
+            if self._released:
+                return False
             epoch = channel.connect_count
             if self._setup_epoch == epoch and self.connected:
                 return True
@@ -246,6 +249,7 @@ class PV:
             args["type"] = dbr.Name(native).lower()
             args["typefull"] = dbr.Name(self.ftype).lower()
             self._kind = _value_kind(native, nelm)
+            self._is_array = nelm > 1
             self._read_access_rights()
             self._setup_epoch = epoch
             self.connected = True
@@ -403,6 +407,8 @@ class PV:
         else:
             args["timestamp"] = time.time()
         args["value"] = value
+        if self._is_array and not isinstance(value, str):   # arrays: count is the length
+            args["count"] = len(value) if hasattr(value, "__len__") else 1
         callbacks = self.callbacks
         if len(callbacks) == 1:   # the common case, inlined: this runs for every update
             args["char_value"] = self._format_char_value(value, False)
@@ -547,8 +553,8 @@ class PV:
         if (not use_monitor or not self._auto_monitor or self._monref is None
                 or ftype != self.ftype or value is None
                 or (count is not None and count > cached_length)):
-            if count is None and self._args["count"] != self._args["nelm"]:
-                count = self._args["count"]
+            if count is None and self._user_max_count:
+                count = self._user_max_count
             metadata = ca.get_with_metadata(self.chid, ftype=ftype, count=count,
                                             timeout=timeout, as_numpy=as_numpy)
             if metadata is None:
@@ -915,10 +921,11 @@ class PV:
     def disconnect(self, deepclean: bool = True) -> None:
         """Release the PV: callbacks and monitor cleared, removed from the get_pv cache, and the
         channel itself cleared once no other PV object uses it."""
-        if self._released:
-            return
-        self._released = True
-        self.connected = False
+        with _SETUP_LOCK:   # not while a connection setup of this PV is running
+            if self._released:
+                return
+            self._released = True
+            self.connected = False
         with _PVcache_lock:
             for key, cached in list(_PVcache_.items()):
                 if cached is self:
