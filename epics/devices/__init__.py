@@ -1,0 +1,19 @@
+"""Devices for common EPICS records, built on :class:`epics.device.Device`.
+
+Base records: :class:`ai`, :class:`ao`, :class:`bi`, :class:`bo`. synApps records:
+:class:`Scaler`, :class:`MCA` (alias :class:`Mca`) with its :class:`ROI`s, :class:`DXP`,
+:class:`Struck` (SIS3820 multichannel scaler) and :class:`Transform`. The names and methods are
+PyEpics 3.5's.
+"""
+from __future__ import annotations
+
+from .ai import ai
+from .ao import ao
+from .bi import bi
+from .bo import bo
+from .mca import DXP, MCA, ROI, Mca
+from .scaler import Scaler
+from .struck import Struck
+from .transform import Transform
+
+__all__ = ["ai", "ao", "bi", "bo", "Scaler", "Struck", "MCA", "Mca", "ROI", "DXP", "Transform"]
