@@ -43,8 +43,12 @@ setup(
     extras_require={
         # pytest-timeout: a hang inside libca (a deadlock between a C callback and Python) would
         # otherwise block the whole run; see README.md.
-        "test": ["pytest", "pytest-timeout", "softioc", "caproto"],
+        # ophyd: the tests drive ophyd's EpicsSignal/EpicsMotor through this package, since
+        # ophyd (bluesky's device layer) is a main user of `epics`. sphinx: the docs are built
+        # with warnings as errors by the test suite. See README.md.
+        "test": ["pytest", "pytest-timeout", "softioc", "caproto", "ophyd", "sphinx"],
         "sim": ["softioc", "caproto"],
+        "plot": ["matplotlib"],
         "docs": ["sphinx"],
     },
     entry_points={
