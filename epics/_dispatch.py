@@ -119,6 +119,10 @@ def _deliver_batch(address: int, length: int) -> None:
                                    "run)", getattr(subscription, "pvname", usr))
 
 
+#: A spare buffer bigger than this is freed once the backlog that grew it is gone.
+_KEEP_BUFFER_BYTES = 1 << 20
+
+
 class _BatchTaker:
     """Swaps buffers with ``_evbuf.c`` and delivers what it takes (one per consumer thread)."""
 
@@ -135,7 +139,13 @@ class _BatchTaker:
         length = self.length.value
         if length:
             _deliver_batch(taken, length)
-            self.spare, self.spare_capacity = taken, self.capacity.value
+            capacity = self.capacity.value
+            if capacity > _KEEP_BUFFER_BYTES and capacity > 4 * length:
+                # a backlog made this buffer big; give the memory back rather than keep it
+                self.evbuf.evbuf_free(taken)
+                self.spare, self.spare_capacity = None, 0
+            else:
+                self.spare, self.spare_capacity = taken, capacity
         return length
 
 
