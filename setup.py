@@ -54,6 +54,11 @@ setup(
     entry_points={
         "console_scripts": [
             "caRepeater = epics.cli.carepeater:main",
+            "caget = epics.cli.caget:main",
+            "caput = epics.cli.caput:main",
+            "camonitor = epics.cli.camonitor:main",
+            "cainfo = epics.cli.cainfo:main",
+            "epics-sim = epics.sim.__main__:main",
         ],
         "pytest11": [
             "epics_testing = epics.testing.plugin",

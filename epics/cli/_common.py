@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from typing import Any, Iterable, List, NamedTuple, NoReturn, Optional, Sequence
@@ -80,7 +81,6 @@ def err(text: str) -> None:
 def silence_closed_stdout() -> None:
     """After a :class:`PipeClosed`: point stdout at /dev/null, so that the interpreter's final
     flush does not complain about the closed pipe."""
-    import os
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
@@ -377,7 +377,8 @@ class ValueFormat:
         if native in (dbr.FLOAT, dbr.DOUBLE):
             number = float(item)
             if self.float_as_int is not None and math.isfinite(number):
-                return self._integer(int(round(number)), 32, self.float_as_int)
+                rounded = math.floor(abs(number) + 0.5)   # half away from zero, as C's lround
+                return self._integer(int(math.copysign(rounded, number)), 32, self.float_as_int)
             return self.float_format % number
         number = int(item)
         if native == dbr.ENUM:

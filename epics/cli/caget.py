@@ -21,7 +21,7 @@ import argparse
 import sys
 import time
 import warnings
-from typing import Any, List, Optional
+from typing import List, Optional
 
 from epics import ca, dbr
 from epics.cli import _common

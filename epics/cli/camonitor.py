@@ -137,9 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common.add_format_options(parser.add_argument_group("Value formats"))
     group = parser.add_argument_group("Bounds (not in EPICS base)")
     group.add_argument("--count", dest="max_updates", type=_positive_count, default=None,
-                       metavar="N", help="Exit (status 0) after N updates, all PVs together")
+                       metavar="N", help="Exit after N updates, all PVs together")
     group.add_argument("--duration", dest="duration", type=_duration, default=None,
-                       metavar="S", help="Exit (status 0) after S seconds")
+                       metavar="S", help="Exit after S seconds")
     parser.add_argument("pvnames", nargs="+", metavar="PV name", help="PV names to monitor")
     return parser
 
@@ -180,6 +180,7 @@ class _Monitor:
         count = self.fmt.request_count(nelm) or 0
         subscription = ca.create_subscription(chid, ftype=code, mask=self.options.mask,
                                               callback=self.on_value, count=count)
+        ca.flush_io()   # send the request now rather than at the dispatcher's deferred flush
         self.subscribed[name] = (code, nelm, subscription)
 
     def _stamp_text(self, name: str, server: float, client: float) -> str:

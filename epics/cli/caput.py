@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "DBR_TIME_xxx)")
     _common.add_separator_option(group)
     group = parser.add_argument_group("Enum format")
-    group.add_argument("-n", dest="enum_as_number", action="store_true",
+    group.add_argument("-n", dest="numbers_only", action="store_true",
                        help="Force interpretation of values as numbers")
     group.add_argument("-s", dest="as_string", action="store_true",
                        help="Force interpretation of values as strings")
@@ -112,7 +112,7 @@ def _values_to_write(options: argparse.Namespace) -> List[str]:
 def _enum_index(text: str, strings: Tuple[str, ...], options: argparse.Namespace,
                 name: str) -> int:
     """The state index to write for ``text`` to an enum channel (base's rules)."""
-    if not options.enum_as_number and text in strings:
+    if not options.numbers_only and text in strings:
         return strings.index(text)
     if options.as_string:
         raise PutError(f"Enum string value '{text}' invalid for '{name}'.")
