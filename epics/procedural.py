@@ -1,4 +1,5 @@
-"""The procedural interface: ``caget``, ``caput``, ``cainfo``, ``camonitor`` and the ``_many``s.
+"""The procedural interface: ``caget``, ``caput``, ``cainfo``, ``camonitor``, ``caget_many`` and
+``caput_many``.
 
 PyEpics 3.5's functions, names, arguments and return values. PV objects made here are cached
 (``get_pv``), so repeated calls reuse one connection; ``caget_many`` and ``caput_many`` work on

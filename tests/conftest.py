@@ -60,3 +60,35 @@ def ioc(epics_port_pool):
 def pvname(ioc):
     """``pvname('ao')`` -> the full name of record ``ao`` of the session IOC."""
     return ioc.pv
+
+
+@pytest.fixture(scope="module")
+def ophyd_pyepics():
+    """ophyd with its pyepics control layer selected; the global state it changes (the PV class
+    get_pv makes, ca.WITH_CA_MESSAGES, PYEPICS_LIBCA) is put back after the module.
+
+    ophyd installs its PV class only the first time its pyepics layer is set up in a process, so
+    a second module re-installs it explicitly.
+    """
+    import os
+
+    import epics
+    from epics import ca
+    saved_class = epics.pv.default_pv_class
+    saved_messages = ca.WITH_CA_MESSAGES
+    saved_libca = os.environ.get("PYEPICS_LIBCA")
+    try:
+        ophyd = pytest.importorskip(
+            "ophyd", reason="ophyd is not installed (pip install ophyd: it is in the test "
+                            "extras), so the ophyd tests cannot run")
+        ophyd.set_cl("pyepics")     # raises ImportError if ophyd rejects this epics
+        from ophyd import _pyepics_shim
+        epics.pv.default_pv_class = _pyepics_shim.PyepicsShimPV
+        yield ophyd
+    finally:
+        epics.pv.default_pv_class = saved_class
+        ca.WITH_CA_MESSAGES = saved_messages
+        if saved_libca is None:
+            os.environ.pop("PYEPICS_LIBCA", None)
+        else:
+            os.environ["PYEPICS_LIBCA"] = saved_libca

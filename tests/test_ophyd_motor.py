@@ -25,27 +25,6 @@ MOVE_TIMEOUT = 60.0
 
 
 @pytest.fixture(scope="module")
-def ophyd_pyepics() -> Iterator[Any]:
-    """ophyd with its pyepics control layer selected; global state restored afterwards."""
-    saved_class = epics.pv.default_pv_class
-    saved_messages = ca.WITH_CA_MESSAGES
-    saved_libca = os.environ.get("PYEPICS_LIBCA")
-    try:
-        ophyd = pytest.importorskip(
-            "ophyd", reason="ophyd is not installed (pip install ophyd: it is in the test "
-                            "extras) so the EpicsMotor test cannot run")
-        ophyd.set_cl("pyepics")     # before any ophyd device is made
-        yield ophyd
-    finally:
-        epics.pv.default_pv_class = saved_class
-        ca.WITH_CA_MESSAGES = saved_messages
-        if saved_libca is None:
-            os.environ.pop("PYEPICS_LIBCA", None)
-        else:
-            os.environ["PYEPICS_LIBCA"] = saved_libca
-
-
-@pytest.fixture(scope="module")
 def sim_motor(epics_port_pool, ophyd_pyepics):
     """A simulated motor record on a pool port; yields its name."""
     name = f"{unique_prefix('oph')}m1"

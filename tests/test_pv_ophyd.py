@@ -87,27 +87,6 @@ def test_ca_thread_runs_with_the_initial_context():
 
 # ---- ophyd itself --------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def ophyd_pyepics() -> Iterator[Any]:
-    """ophyd with its pyepics control layer selected; global state restored afterwards."""
-    saved_class = epics.pv.default_pv_class
-    saved_messages = ca.WITH_CA_MESSAGES
-    saved_libca = os.environ.get("PYEPICS_LIBCA")
-    try:
-        ophyd = pytest.importorskip(
-            "ophyd", reason="ophyd is not installed (pip install ophyd: it is in the test "
-                            "extras) so the ophyd compatibility tests cannot run")
-        ophyd.set_cl("pyepics")     # raises ImportError if ophyd rejects this epics
-        yield ophyd
-    finally:
-        epics.pv.default_pv_class = saved_class
-        ca.WITH_CA_MESSAGES = saved_messages
-        if saved_libca is None:
-            os.environ.pop("PYEPICS_LIBCA", None)
-        else:
-            os.environ["PYEPICS_LIBCA"] = saved_libca
-
-
 @pytest.fixture
 def signals(ophyd_pyepics) -> Iterator[Any]:
     """``signals(cls, *args, **kwargs)`` makes an ophyd signal; all are destroyed at teardown."""
