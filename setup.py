@@ -18,7 +18,7 @@ def read_version() -> str:
 
 # The monitor-event buffer (epics/_evbuf.c): plain C, loaded with ctypes, no Python or EPICS
 # headers needed. Optional: without a C compiler the install still succeeds and monitors use a
-# slower pure-Python path (epics._dispatch says which is in use).
+# slower pure-Python path (epics.ca.event_buffer_in_use() says which is in use).
 EVENT_BUFFER = Extension("epics._evbuf", sources=["epics/_evbuf.c"], optional=True)
 
 setup(

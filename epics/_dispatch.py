@@ -228,7 +228,10 @@ def start(preemptive: bool = True) -> None:
     with _thread_lock:
         if _evbuf is None:
             evbuf = _cadef.load_evbuf()
-            if evbuf is not None:
+            if evbuf is None:
+                log.info("the compiled event buffer (epics/_evbuf.c) is not built: monitor "
+                         "updates take the slower pure-Python path")
+            else:
                 _EVBUF_CALLBACK = ctypes.cast(evbuf.evbuf_event_callback, _cadef.EventCallback)
                 _batch_taker = _BatchTaker(evbuf)
                 _evbuf = evbuf
@@ -242,6 +245,11 @@ def start(preemptive: bool = True) -> None:
             _thread = threading.Thread(target=_dispatch_forever, name="epics-callbacks",
                                        daemon=True)
         _thread.start()
+
+
+def using_event_buffer() -> bool:
+    """Whether monitor updates go through the compiled event buffer (see the module doc)."""
+    return _evbuf is not None
 
 
 def stop() -> None:

@@ -46,7 +46,7 @@ __all__ = [
     "register_clear_cache", "disable_ca_messages", "enable_ca_messages",
     "replace_printf_handler", "withCA", "withCHID", "withConnectedCHID",
     "withMaybeConnectedCHID", "withInitialContext", "withSEVCHK", "PySEVCHK", "CAThread",
-    "find_libca", "find_libCom", "ChannelAccessException", "CASeverityException",
+    "find_libca", "find_libCom", "event_buffer_in_use", "ChannelAccessException", "CASeverityException",
     "ChannelAccessGetFailure", "CATimeoutError", "CANotConnectedError", "CAAccessDenied",
     "CAValueError", "CATypeError", "CAFinalizedError", "CADeadlockError",
     "PREEMPTIVE_CALLBACK", "AUTO_CLEANUP", "WITH_CA_MESSAGES", "AUTOMONITOR_MAXLENGTH",
@@ -1339,6 +1339,13 @@ class CAThread(threading.Thread):
     def run(self) -> None:
         use_initial_context()
         super().run()
+
+
+def event_buffer_in_use() -> bool:
+    """True when monitor updates reach Python through the compiled event buffer
+    (``epics/_evbuf.c``, built at install when a C compiler is present); False when they take
+    the pure-Python path (correct, but slower under heavy monitor load). Known once CA started."""
+    return _dispatch.using_event_buffer()
 
 
 def find_libca() -> str:
