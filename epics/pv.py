@@ -187,6 +187,7 @@ class PV:
         self._char_stale = True
         self._kind = _UNKNOWN
         self._is_array = False
+        self._stale_after_put = False
         self._monitor_delta_local = False
         self._monitor_last_value: Any = None
         self.connection_callbacks: List[Callable] = (
@@ -407,6 +408,7 @@ class PV:
         else:
             args["timestamp"] = time.time()
         args["value"] = value
+        self._stale_after_put = False
         if self._is_array and not isinstance(value, str):   # arrays: count is the length
             args["count"] = len(value) if hasattr(value, "__len__") else 1
         callbacks = self.callbacks
@@ -551,7 +553,7 @@ class PV:
         cached_length = len(value) if hasattr(value, "__len__") and \
             not isinstance(value, str) else 1
         if (not use_monitor or not self._auto_monitor or self._monref is None
-                or ftype != self.ftype or value is None
+                or self._stale_after_put or ftype != self.ftype or value is None
                 or (count is not None and count > cached_length)):
             if count is None and self._user_max_count:
                 count = self._user_max_count
@@ -562,6 +564,7 @@ class PV:
             if ftype == self.ftype or form == "ctrl":
                 self._args.update(metadata)
                 self._char_stale = True
+                self._stale_after_put = False
             if with_ctrlvars and form != "ctrl":
                 metadata = {**self._args, **metadata}
             value = metadata["value"]
@@ -641,8 +644,13 @@ class PV:
                 if callback is not None:
                     callback(pvname=pvname, **kws)
         self._put_complete = False if use_complete else None
-        return ca.put(self.chid, value, wait=wait, timeout=timeout, callback=complete_callback,
-                      callback_data=callback_data)
+        status = ca.put(self.chid, value, wait=wait, timeout=timeout, callback=complete_callback,
+                        callback_data=callback_data)
+        if wait and status == 1:
+            # The server has processed the write, but its monitor update may still be on the
+            # way: until it arrives, get() reads from the server rather than the old value.
+            self._stale_after_put = True
+        return status
 
     def _enum_index(self, value: str) -> Union[int, str]:
         """The index of an enum state name (the name itself if the server should map it)."""
