@@ -102,6 +102,20 @@ def test_caput_wait_waits_for_completion(ioc):
         assert caget(ioc.pv("slow:done"), use_monitor=False) == 9.25
 
 
+def test_caget_right_after_caput_wait_sees_the_new_value(ioc):
+    """The put's completion can overtake its monitor update: caget must not return the old
+    cached value in between."""
+    name = ioc.pv("mbbo")
+    with restored(name):
+        stale = []
+        for round_ in range(100):
+            caput(name, round_ % 5, wait=True)
+            value = caget(name)
+            if value != round_ % 5:
+                stale.append((round_ % 5, value))
+        assert stale == []
+
+
 def test_caput_wait_timeout_returns_minus_1(ioc):
     with restored(ioc.pv("slow"), ioc.pv("slow:done")):
         assert caput(ioc.pv("slow"), 9.75, wait=True, timeout=0.05) == -1
