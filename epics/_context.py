@@ -20,7 +20,7 @@ from ._errors import CAFinalizedError, ECA
 
 __all__ = ["ensure", "library", "initialize", "finalize", "is_finalized", "initial_context",
            "current_context", "attach", "detach", "create", "destroy", "is_preemptive",
-           "on_reset", "on_finalize", "on_created", "note_thread_context"]
+           "on_reset", "on_finalize", "on_stop", "on_created", "note_thread_context"]
 
 log = logging.getLogger("epics.ca")
 
@@ -42,6 +42,7 @@ _state = _State()
 _init_lock = threading.RLock()
 _reset_hooks: List[Callable[[], None]] = []
 _finalize_hooks: List[Callable[[], None]] = []
+_stop_hooks: List[Callable[[], None]] = []
 _created_hooks: List[Callable[[ctypes.CDLL], None]] = []
 
 
@@ -59,6 +60,19 @@ def on_reset(hook: Callable[[], None]) -> None:
 def on_finalize(hook: Callable[[], None]) -> None:
     """Run ``hook`` at the start of :func:`finalize`, while the context still works."""
     _finalize_hooks.append(hook)
+
+
+def on_stop(hook: Callable[[], None]) -> None:
+    """Run ``hook`` when :func:`finalize` must skip the teardown (it only stops callbacks)."""
+    _stop_hooks.append(hook)
+
+
+def _other_threads_alive() -> bool:
+    """Whether Python threads other than this one and the library's own are running."""
+    current = threading.current_thread()
+    return any(thread is not current and thread.is_alive()
+               and not thread.name.startswith("epics-")
+               for thread in threading.enumerate())
 
 
 def ensure() -> ctypes.CDLL:
@@ -206,18 +220,26 @@ def finalize(deadline_seconds: float = 1.0) -> None:
     with _init_lock:
         if state.finalized:
             return
-        if state.initial is None:
-            state.finalized = True
+        state.finalized = True             # from here on, no new CA call can start
+        context, lib = state.initial, state.lib
+        state.initial = None               # no fast path may hand out the context now
+        state.local = threading.local()
+        if context is None:
+            return
+        if _other_threads_alive():
+            # Another thread may be inside a libca call on some channel right now: clearing
+            # channels or destroying the context under it would free memory it is using. The
+            # callbacks are already no-ops; the process is about to end, and the servers will
+            # notice the closed connection.
+            log.debug("CA finalized without teardown: other threads are still running")
+            for hook in list(_stop_hooks):
+                hook()
             return
         for hook in list(_finalize_hooks):
             try:
                 hook()
             except Exception:  # teardown goes on; the hook's owner logs the details
                 log.debug("finalize hook %r failed", hook, exc_info=True)
-        state.finalized = True
-        context, lib = state.initial, state.lib
-        state.initial = None               # no fast path may hand out the dead context now
-        state.local = threading.local()
         if not state.created_here or os.getpid() != state.pid:
             return
 

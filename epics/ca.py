@@ -337,7 +337,7 @@ def _clear_everything() -> None:
         subscription.active = False
     _dispatch.subscriptions.clear()
     if lib is not None and lib.ca_current_context() is None and initial_context:
-        lib.ca_attach_context(initial_context)
+        lib.ca_attach_context(initial_context)   # finalize may run in any thread
     for chid in list(_chid_cache):
         try:
             lib.ca_clear_channel(chid)
@@ -352,6 +352,7 @@ def _clear_everything() -> None:
 
 
 _context.on_finalize(_clear_everything)
+_context.on_stop(_dispatch.stop)
 
 
 # --- contexts ------------------------------------------------------------------------------------
@@ -758,6 +759,9 @@ def get_with_metadata(chid: ChidLike, ftype: Optional[int] = None, count: Option
     _dispatch.operations[handle] = operation
     try:
         lib.ca_array_get_callback(ftype, count, chid, _dispatch.GET_THUNK, handle)
+    except CANotConnectedError:   # disconnected since the check above: as if it never was
+        _dispatch.operations.pop(handle, None)
+        return None
     except Exception:
         _dispatch.operations.pop(handle, None)
         raise

@@ -16,6 +16,8 @@ import time
 from types import SimpleNamespace
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
+from numpy import integer as numpy_integer
+
 from . import ca, dbr
 from ._errors import CANotConnectedError, CAValueError
 
@@ -206,6 +208,7 @@ class PV:
         self._monref_mask: Optional[int] = None
         self._conn_started = False
         self._setup_epoch = -1
+        self._announced_epoch = -1     # the connection the connection callbacks were told of
         self._released = False
         self.context = ca.current_context()
         self.chid = None
@@ -215,8 +218,8 @@ class PV:
         self._channel = ca._chid_cache[ca._chid_int(chid)]
         self._channel.pv_users = getattr(self._channel, "pv_users", 0) + 1
         ca.replace_access_rights_event(chid, callback=self._on_access_rights_event)
-        if self._channel.conn:
-            self._setup_connection()
+        if self._channel.conn:   # a shared channel, already connected: tell the callbacks now
+            self._on_connect(conn=True)
 
     # --- connection -----------------------------------------------------------------------------
 
@@ -265,6 +268,11 @@ class PV:
         if conn:
             if not self._setup_connection():
                 return
+            with _SETUP_LOCK:   # the callbacks run once per connection, whoever gets here first
+                epoch = self._channel.connect_count
+                if self._announced_epoch == epoch:
+                    return
+                self._announced_epoch = epoch
         else:
             self.connected = False
         for callback in list(self.connection_callbacks):
@@ -316,6 +324,7 @@ class PV:
                       **kws: Any) -> None:
         """Run the connection handling now (PyEpics compatibility)."""
         self._setup_epoch = -1
+        self._announced_epoch = -1
         self._on_connect(pvname=pvname, chid=chid, conn=conn)
 
     def reconnect(self) -> bool:
@@ -635,8 +644,11 @@ class PV:
             raise CANotConnectedError(
                 f"cannot put to {self.pvname!r}: not connected (waited "
                 f"{self.connection_timeout} s)", pvname=self.pvname, function="put")
-        if dbr.native_type(self.ftype) == dbr.ENUM and isinstance(value, str):
-            value = self._enum_index(value)
+        if dbr.native_type(self.ftype) == dbr.ENUM:
+            if isinstance(value, str):
+                value = self._enum_index(value)
+            elif isinstance(value, (int, numpy_integer)) and not isinstance(value, bool):
+                self._check_enum_index(int(value))
         complete_callback = None
         if use_complete or callback is not None:
             def complete_callback(pvname: Optional[str] = None, **kws: Any) -> None:
@@ -664,6 +676,16 @@ class PV:
             return int(stripped)
         raise CAValueError(f"{value!r} is not a state of enum PV {self.pvname!r}; its states "
                            f"are {list(strings or ())}", pvname=self.pvname, function="put")
+
+    def _check_enum_index(self, index: int) -> None:
+        """An enum index must name one of the PV's states."""
+        strings = self._args.get("enum_strs")
+        if strings is None:
+            strings = (self.get_ctrlvars() or {}).get("enum_strs")
+        if strings and not 0 <= index < len(strings):
+            raise CAValueError(f"{index} is not a state index of enum PV {self.pvname!r}; its "
+                               f"states are {list(strings)} (0..{len(strings) - 1})",
+                               pvname=self.pvname, function="put")
 
     @property
     def put_complete(self) -> Optional[bool]:

@@ -255,6 +255,19 @@ def test_connection_callback_on_connect(ioc, make_pv):
     assert kwargs == {"pvname": p.pvname, "conn": True, "pv": p}
 
 
+def test_connection_callback_of_a_second_pv_on_a_connected_channel(ioc, make_pv):
+    """A PV made on a channel another PV already connected is told of the connection too,
+    exactly once."""
+    first = make_pv(ioc.pv("longin"))
+    assert first.wait_for_connection(DEADLINE)
+    rec = Recorder()
+    second = make_pv(ioc.pv("longin"), form="ctrl", connection_callback=rec)
+    assert rec.wait_for(lambda calls: any(c.kwargs["conn"] for c in calls))
+    assert second.wait_for_connection(DEADLINE)
+    ca.poll(0.2)
+    assert [c.kwargs["conn"] for c in rec.calls] == [True]
+
+
 def test_connection_callback_on_server_loss(softioc_factory, pv_prefix, make_pv):
     server = softioc_factory('record(ao, "$(P)y") {}', macros={"P": pv_prefix})
     rec = Recorder()

@@ -605,11 +605,32 @@ class SubprocessIoc:
     close = stop
 
     def pause(self) -> None:
-        """Freeze the server (SIGSTOP): its sockets stay open but nothing answers."""
+        """Freeze the server (SIGSTOP): its sockets stay open but nothing answers.
+
+        Returns once every thread of the server is stopped (where /proc tells), so a request
+        sent right after cannot be answered any more."""
         with self._lock:
             if self.running:
                 self._signal(signal.SIGSTOP)
                 self._paused = True
+                self._wait_until_stopped(DEFAULT_STOP_TIMEOUT)
+
+    def _wait_until_stopped(self, timeout: float) -> None:
+        tasks = f"/proc/{self.pid}/task"
+        if not os.path.isdir(tasks):
+            return   # no /proc here: the signal is delivered promptly anyway
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                states = []
+                for task in os.listdir(tasks):
+                    with open(f"{tasks}/{task}/stat") as stat:
+                        states.append(stat.read().rsplit(")", 1)[1].split()[0])
+            except OSError:
+                return   # the process or a thread went away
+            if all(state in ("T", "t") for state in states):
+                return
+            time.sleep(0.005)
 
     def resume(self) -> None:
         """Undo :meth:`pause` (SIGCONT)."""
