@@ -9,29 +9,21 @@ from __future__ import annotations
 
 import logging
 import operator
-from pathlib import Path
 
 import pytest
 
 from epics.alarm import Alarm, AlarmError
 from epics.pv import get_pv
-from epics.testing import SoftIoc, unique_prefix
+from devices_helpers import devices_ioc
 from test_ca_helpers import DEADLINE, Recorder
 
-DEVICES_DB = Path(__file__).with_name("devices.db")
 
 
 @pytest.fixture(scope="module")
 def aioc(epics_port_pool):
     """tests/devices.db served under a random prefix for this module; yields the prefix."""
-    prefix = unique_prefix("alm")
-    port = epics_port_pool.take()
-    try:
-        with SoftIoc(DEVICES_DB, macros={"P": prefix}, port=port,
-                     repeater_port=epics_port_pool.repeater_port):
-            yield prefix
-    finally:
-        epics_port_pool.release(port)
+    with devices_ioc(epics_port_pool, "alm") as prefix:
+        yield prefix
 
 
 @pytest.fixture

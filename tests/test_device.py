@@ -7,30 +7,23 @@ stopped at the end of the module, also on failure.
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import pytest
 
 from epics import ca, pv as pvmod
 from epics._errors import CANotConnectedError
 from epics.device import Device, pv_property, wait_for_condition
-from epics.testing import SoftIoc, unique_prefix
+from epics.testing import unique_prefix
+from devices_helpers import devices_ioc
 from test_ca_helpers import DEADLINE, Recorder
 
-DEVICES_DB = Path(__file__).with_name("devices.db")
 
 
 @pytest.fixture(scope="module")
 def dioc(epics_port_pool):
     """tests/devices.db served under a random prefix for this module; yields the prefix."""
-    prefix = unique_prefix("dev")
-    port = epics_port_pool.take()
-    try:
-        with SoftIoc(DEVICES_DB, macros={"P": prefix}, port=port,
-                     repeater_port=epics_port_pool.repeater_port):
-            yield prefix
-    finally:
-        epics_port_pool.release(port)
+    with devices_ioc(epics_port_pool, "dev") as prefix:
+        yield prefix
 
 
 def cached(device, attr, expected, timeout=DEADLINE):

@@ -8,7 +8,6 @@ servers are stopped at the end of the module, also on failure.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,10 +15,10 @@ import pytest
 from epics.device import wait_for_condition
 from epics.devices import (DXP, MCA, ROI, Mca, Scaler, Struck, Transform, ai, ao, bi,
                            bo)
-from epics.testing import SoftIoc, SubprocessIoc, unique_prefix
+from epics.testing import SubprocessIoc, unique_prefix
+from devices_helpers import devices_ioc
 from test_ca_helpers import DEADLINE
 
-DEVICES_DB = Path(__file__).with_name("devices.db")
 #: Seconds a count or an acquisition of the suite may take.
 RUN_TIMEOUT = 60.0
 
@@ -27,14 +26,8 @@ RUN_TIMEOUT = 60.0
 @pytest.fixture(scope="module")
 def dioc(epics_port_pool):
     """tests/devices.db served under a random prefix for this module; yields the prefix."""
-    prefix = unique_prefix("dvs")
-    port = epics_port_pool.take()
-    try:
-        with SoftIoc(DEVICES_DB, macros={"P": prefix}, port=port,
-                     repeater_port=epics_port_pool.repeater_port):
-            yield prefix
-    finally:
-        epics_port_pool.release(port)
+    with devices_ioc(epics_port_pool, "dvs") as prefix:
+        yield prefix
 
 
 @pytest.fixture(scope="module")

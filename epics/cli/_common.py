@@ -23,7 +23,7 @@ import math
 import os
 import sys
 import time
-from typing import Any, Iterable, List, NamedTuple, NoReturn, Optional, Sequence
+from typing import Any, Callable, Iterable, List, NamedTuple, NoReturn, Optional, Sequence
 
 from epics import ca, dbr
 
@@ -32,12 +32,15 @@ __all__ = ["EXIT_OK", "EXIT_FAILURE", "DEFAULT_TIMEOUT", "ALARM_STATUS", "ALARM_
            "ValueFormat", "Channel", "connect", "report_unconnected", "dbr_text", "dbf_text",
            "parse_dbr_type", "format_stamp", "format_delta", "alarm_suffix", "status_text",
            "severity_text", "elements", "escape", "out", "err", "silence_closed_stdout",
-           "name_field", "PipeClosed"]
+           "name_field", "PipeClosed", "EXIT_INTERRUPTED", "run_tool",
+           "parse_number", "positive_finite"]
 
 #: Exit status of a tool that did all it was asked.
 EXIT_OK = 0
 #: Exit status when a PV did not connect, a read or write failed, or the options were wrong.
 EXIT_FAILURE = 1
+#: Exit status after Ctrl-C (128 + SIGINT, as a shell reports a process killed by it).
+EXIT_INTERRUPTED = 130
 #: Seconds to wait for connections and answers when ``-w`` is not given (base's default).
 DEFAULT_TIMEOUT = 1.0
 
@@ -89,6 +92,27 @@ def silence_closed_stdout() -> None:
         pass
 
 
+def run_tool(parser: argparse.ArgumentParser,
+             run: Callable[[argparse.Namespace], int],
+             argv: Optional[List[str]] = None,
+             interrupted: int = EXIT_INTERRUPTED) -> int:
+    """The ``main()`` of every tool: parse ``argv`` (default ``sys.argv[1:]``) with ``parser``,
+    call ``run`` with the options and return its exit status.
+
+    A reader that closes stdout (``caget ... | head``) ends the tool quietly with
+    :data:`EXIT_OK`; Ctrl-C returns ``interrupted`` (camonitor passes :data:`EXIT_OK`, since
+    Ctrl-C is how it is normally stopped).
+    """
+    options = parser.parse_args(argv)
+    try:
+        return run(options)
+    except PipeClosed:
+        silence_closed_stdout()
+        return EXIT_OK
+    except KeyboardInterrupt:
+        return interrupted
+
+
 # ---- option parsing -----------------------------------------------------------------------------
 
 class ToolParser(argparse.ArgumentParser):
@@ -105,34 +129,37 @@ class ToolParser(argparse.ArgumentParser):
         raise SystemExit(EXIT_FAILURE)
 
 
-def _seconds(text: str) -> float:
+def parse_number(text: str, convert: Callable[[str], Any], noun: str,
+                 valid: Callable[[Any], bool], rule: str) -> Any:
+    """An option's number: ``convert(text)`` when it converts and passes ``valid``; else an
+    ``argparse.ArgumentTypeError`` that says "'text' is not <noun>" or "<rule>, got 'text'"."""
     try:
-        value = float(text)
+        value = convert(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
-    if not value > 0 or math.isinf(value):
-        raise argparse.ArgumentTypeError(f"timeout must be > 0, got '{text}'")
+        raise argparse.ArgumentTypeError(f"'{text}' is not {noun}") from None
+    if not valid(value):
+        raise argparse.ArgumentTypeError(f"{rule}, got '{text}'")
     return value
+
+
+def positive_finite(value: float) -> bool:
+    """Whether a number of seconds is usable: > 0 and not infinite (nor NaN)."""
+    return value > 0 and not math.isinf(value)
+
+
+def _seconds(text: str) -> float:
+    return parse_number(text, float, "a number of seconds", positive_finite,
+                        "timeout must be > 0")
 
 
 def _digits(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number of digits") from None
-    if not 0 <= value <= 100:
-        raise argparse.ArgumentTypeError(f"number of digits must be 0..100, got '{text}'")
-    return value
+    return parse_number(text, int, "a number of digits", lambda value: 0 <= value <= 100,
+                        "number of digits must be 0..100")
 
 
 def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not an element count") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"element count must be >= 0, got '{text}'")
-    return value
+    return parse_number(text, int, "an element count", lambda value: value >= 0,
+                        "element count must be >= 0")
 
 
 def _separator(text: str) -> str:

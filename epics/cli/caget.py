@@ -258,14 +258,7 @@ def run(options: argparse.Namespace) -> int:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Run caget with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
-    options = build_parser().parse_args(argv)
-    try:
-        return run(options)
-    except _common.PipeClosed:
-        _common.silence_closed_stdout()
-        return EXIT_OK
-    except KeyboardInterrupt:
-        return 130
+    return _common.run_tool(build_parser(), run, argv)
 
 
 if __name__ == "__main__":

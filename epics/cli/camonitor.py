@@ -102,23 +102,13 @@ class _Stamps(argparse.Action):
 
 
 def _positive_count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number of updates") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"the number of updates must be >= 1, got '{text}'")
-    return value
+    return _common.parse_number(text, int, "a number of updates", lambda value: value >= 1,
+                                "the number of updates must be >= 1")
 
 
 def _duration(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
-    if not value > 0 or math.isinf(value):
-        raise argparse.ArgumentTypeError(f"the duration must be > 0, got '{text}'")
-    return value
+    return _common.parse_number(text, float, "a number of seconds", _common.positive_finite,
+                                "the duration must be > 0")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -287,14 +277,8 @@ def run(options: argparse.Namespace) -> int:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Run camonitor with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
-    options = build_parser().parse_args(argv)
-    try:
-        return run(options)
-    except _common.PipeClosed:
-        _common.silence_closed_stdout()
-        return EXIT_OK
-    except KeyboardInterrupt:   # Ctrl-C before the handler was installed
-        return EXIT_OK
+    # Ctrl-C before run() installs its handler also ends camonitor normally
+    return _common.run_tool(build_parser(), run, argv, interrupted=EXIT_OK)
 
 
 if __name__ == "__main__":

@@ -41,7 +41,10 @@ def _end(proc: subprocess.Popen) -> None:
     timer.start()
 
 
-def _watch_stdin(proc: subprocess.Popen) -> None:
+def wait_for_stdin_eof() -> None:
+    """Return when stdin reaches end of file (the parent closed it or died), when it cannot be
+    read, or after :data:`_MAX_STDIN_READS` reads of data the parent should not have sent.
+    Shared with :mod:`epics.testing._softioc_main`, which watches its stdin the same way."""
     try:
         fd = sys.stdin.fileno()
         for _ in range(_MAX_STDIN_READS):  # each read blocks until data or EOF: no spinning
@@ -49,6 +52,10 @@ def _watch_stdin(proc: subprocess.Popen) -> None:
                 break
     except (OSError, ValueError):
         pass
+
+
+def _watch_stdin(proc: subprocess.Popen) -> None:
+    wait_for_stdin_eof()
     _end(proc)
 
 

@@ -36,12 +36,12 @@ import sys
 import threading
 from typing import List, Optional
 
+from epics.testing._guard import wait_for_stdin_eof
+
 #: The line printed on stdout once the IOC serves.
 READY_LINE = "READY"
 #: Seconds allowed for a clean shutdown before the process exits anyway.
 EXIT_DEADLINE = 5.0
-#: The parent never writes to stdin; a parent that streams data anyway stops us after this many reads.
-_MAX_STDIN_READS = 100_000
 
 
 class _Dispatcher:
@@ -120,13 +120,7 @@ def _start_ioc(args: argparse.Namespace) -> None:
 
 def _watch_stdin(stop: threading.Event) -> None:
     """Set ``stop`` when stdin reaches end of file (the parent closed it or died)."""
-    try:
-        fd = sys.stdin.fileno()
-        for _ in range(_MAX_STDIN_READS):  # each read blocks until data or EOF: no spinning
-            if not os.read(fd, 4096):
-                break
-    except (OSError, ValueError):
-        pass
+    wait_for_stdin_eof()
     stop.set()
 
 

@@ -37,8 +37,8 @@ import numpy as np
 from caproto import (AccessRights, ChannelAlarm, ChannelData, ChannelDouble,
                      ChannelEnum, ChannelInteger, ChannelShort, ChannelString)
 
-__all__ = ['Field', 'SimRecord', 'SKIP', 'MAX_PUT_WAIT', 'dbl', 'lng', 'sht',
-           'menu', 'text', 'ALARM_STATUS', 'ALARM_SEVERITY']
+__all__ = ['Field', 'SimRecord', 'LazyEvent', 'SKIP', 'MAX_PUT_WAIT', 'dbl', 'lng',
+           'sht', 'menu', 'text', 'ALARM_STATUS', 'ALARM_SEVERITY']
 
 logger = logging.getLogger('epics.sim.records')
 
@@ -163,6 +163,40 @@ _CHANNEL_CLASSES = {'double': _DoubleChannel, 'long': _LongChannel,
                     'short': _ShortChannel, 'enum': _EnumChannel,
                     'string': _StringChannel}
 _NUMERIC_DTYPES = {'double': np.float64, 'long': np.int32, 'short': np.int16}
+
+
+class LazyEvent:
+    """A record's :class:`asyncio.Event` attribute, made on its first use.
+
+    Records are built before the server's event loop runs, and before Python 3.10
+    an Event binds to the loop current when it is made; so each record makes its
+    events on first use, inside the loop.  Declared in the class body::
+
+        _done_event = LazyEvent(initially_set=True)   # set: nothing under way
+
+    Parameters
+    ----------
+    initially_set : bool
+        Whether the new Event starts set.
+    """
+
+    def __init__(self, initially_set: bool = False):
+        self._initially_set = initially_set
+        self._slot = ''
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._slot = f'_lazy{name}'
+
+    def __get__(self, record: Any, owner: Optional[type] = None) -> Any:
+        if record is None:
+            return self
+        event = record.__dict__.get(self._slot)
+        if event is None:
+            event = asyncio.Event()
+            if self._initially_set:
+                event.set()
+            record.__dict__[self._slot] = event
+        return event
 
 
 class SimRecord:

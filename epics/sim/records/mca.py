@@ -28,7 +28,7 @@ from typing import Iterable, List, Optional, Protocol
 
 import numpy as np
 
-from ._record import MAX_PUT_WAIT, Field, SimRecord, dbl, lng, menu, sht, text
+from ._record import MAX_PUT_WAIT, Field, LazyEvent, SimRecord, dbl, lng, menu, sht, text
 
 __all__ = ['McaRecord', 'McaController', 'NUM_ROIS']
 
@@ -70,6 +70,10 @@ class McaRecord(SimRecord):
         Seed of the count noise.
     """
     record_type = 'mca'
+    #: Set while no acquisition runs (a put-with-completion to a start waits on it).
+    _done_event = LazyEvent(initially_set=True)
+    #: Set by a stop to end the acquisition.
+    _stop_event = LazyEvent()
 
     def __init__(self, name: str, *, nmax: int = 2048, rate: float = 5.0e4,
                  calo: float = 0.0, cals: float = 0.01, calq: float = 0.0,
@@ -82,8 +86,6 @@ class McaRecord(SimRecord):
         self._rng = np.random.default_rng(seed)
         self._data = np.zeros(self._nmax, dtype=np.int64)
         self._task: Optional[asyncio.Task] = None
-        self._done: Optional[asyncio.Event] = None
-        self._stop: Optional[asyncio.Event] = None
         self._erased = 0
         self._nord = 0
         super().__init__(name)
@@ -118,19 +120,6 @@ class McaRecord(SimRecord):
         return 4
 
     # -- events -------------------------------------------------------------
-    @property
-    def _done_event(self) -> asyncio.Event:
-        if self._done is None:
-            self._done = asyncio.Event()
-            self._done.set()
-        return self._done
-
-    @property
-    def _stop_event(self) -> asyncio.Event:
-        if self._stop is None:
-            self._stop = asyncio.Event()
-        return self._stop
-
     @property
     def acquiring(self) -> bool:
         """Whether this record's own acquisition runs."""

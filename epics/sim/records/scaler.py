@@ -24,7 +24,7 @@ import math
 import random
 from typing import Iterable, List, Optional, Sequence
 
-from ._record import MAX_PUT_WAIT, Field, SimRecord, dbl, menu, sht, text
+from ._record import MAX_PUT_WAIT, Field, LazyEvent, SimRecord, dbl, menu, sht, text
 from .transform import CalcRecord
 
 __all__ = ['ScalerRecord', 'MAX_CHANNELS']
@@ -60,6 +60,10 @@ class ScalerRecord(SimRecord):
         Seed of the count noise.
     """
     record_type = 'scaler'
+    #: Set while no count runs (a put-with-completion to CNT waits on it).
+    _done_event = LazyEvent(initially_set=True)
+    #: Set by CNT=0 to end a count early.
+    _abort_event = LazyEvent()
 
     def __init__(self, name: str, *, nch: int = 8, freq: float = 1e7,
                  rates: Optional[Sequence[float]] = None, desc: str = '',
@@ -73,8 +77,6 @@ class ScalerRecord(SimRecord):
         self._rng = random.Random(seed)
         self._count_task: Optional[asyncio.Task] = None
         self._auto_task: Optional[asyncio.Task] = None
-        self._done: Optional[asyncio.Event] = None
-        self._abort: Optional[asyncio.Event] = None
         super().__init__(name)
         letters = 'ABCDEFGHIJKL'
         inputs = [f'{name}.S{i} NPP NMS' for i in range(1, len(letters) + 1)]
@@ -116,19 +118,6 @@ class ScalerRecord(SimRecord):
 
     def default_units(self, field: str) -> str:
         return 'sec' if field in ('T', 'TP', 'TP1', 'DLY', 'DLY1') else ''
-
-    @property
-    def _done_event(self) -> asyncio.Event:
-        if self._done is None:
-            self._done = asyncio.Event()
-            self._done.set()
-        return self._done
-
-    @property
-    def _abort_event(self) -> asyncio.Event:
-        if self._abort is None:
-            self._abort = asyncio.Event()
-        return self._abort
 
     @property
     def counting(self) -> bool:

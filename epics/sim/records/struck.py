@@ -26,7 +26,7 @@ from typing import Iterable, List, Optional
 
 import numpy as np
 
-from ._record import MAX_PUT_WAIT, Field, SimRecord
+from ._record import MAX_PUT_WAIT, Field, LazyEvent, SimRecord
 from .mca import McaRecord
 
 __all__ = ['StruckRecord', 'CLOCK_HZ']
@@ -75,6 +75,12 @@ class StruckRecord(SimRecord):
     delim = ''
     bare_field = None
     common_fields = False
+    #: Set while no acquisition runs (a put-with-completion to a start waits on it).
+    _done_event = LazyEvent(initially_set=True)
+    #: Set by StopAll (or an mca's stop) to end the acquisition.
+    _stop_event = LazyEvent()
+    #: Set by SoftwareChannelAdvance to move to the next channel.
+    _advance_event = LazyEvent()
 
     def __init__(self, prefix: str, *, nchan: int = 8, nmax: int = 2048,
                  seed: Optional[int] = None):
@@ -87,9 +93,6 @@ class StruckRecord(SimRecord):
         self._current = 0
         self._elapsed = 0.0
         self._task: Optional[asyncio.Task] = None
-        self._done: Optional[asyncio.Event] = None
-        self._stop: Optional[asyncio.Event] = None
-        self._advance: Optional[asyncio.Event] = None
         self._advances = 0
         super().__init__(prefix)
         self.mcas: List[McaRecord] = [
@@ -140,25 +143,6 @@ class StruckRecord(SimRecord):
 
     def default_precision(self, field: str) -> int:
         return 6 if field in ('Dwell', 'LNEOutputDelay', 'LNEOutputWidth') else 3
-
-    @property
-    def _done_event(self) -> asyncio.Event:
-        if self._done is None:
-            self._done = asyncio.Event()
-            self._done.set()
-        return self._done
-
-    @property
-    def _stop_event(self) -> asyncio.Event:
-        if self._stop is None:
-            self._stop = asyncio.Event()
-        return self._stop
-
-    @property
-    def _advance_event(self) -> asyncio.Event:
-        if self._advance is None:
-            self._advance = asyncio.Event()
-        return self._advance
 
     @property
     def acquiring(self) -> bool:

@@ -1,0 +1,30 @@
+"""Helpers shared by the modules that test against ``tests/devices.db`` (``test_alarm.py``,
+``test_device.py``, ``test_devices.py``); no tests here.
+
+* :func:`devices_ioc`: serve ``tests/devices.db`` under a random prefix, each module with its
+  own IOC, so that one module's writes never reach another's records.
+"""
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Iterator
+
+from epics.testing import PortPool, SoftIoc, unique_prefix
+
+#: The database of records the device tests use (see the comments in it).
+DEVICES_DB = Path(__file__).with_name("devices.db")
+
+
+@contextlib.contextmanager
+def devices_ioc(port_pool: PortPool, tag: str) -> Iterator[str]:
+    """Serve tests/devices.db under a random prefix starting with ``tag``, on a port taken from
+    ``port_pool`` (given back afterwards, also on failure); yields the prefix."""
+    prefix = unique_prefix(tag)
+    port = port_pool.take()
+    try:
+        with SoftIoc(DEVICES_DB, macros={"P": prefix}, port=port,
+                     repeater_port=port_pool.repeater_port):
+            yield prefix
+    finally:
+        port_pool.release(port)
