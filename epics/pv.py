@@ -425,16 +425,21 @@ class PV:
             args["char_value"] = self._format_char_value(value, False)
             self._char_stale = False
             for index, (function, extra) in callbacks.items():
-                keywords = args.copy()
                 if extra:
-                    keywords.update(extra)
-                keywords["cb_info"] = (index, self)
+                    keywords = {**args, **extra, "cb_info": (index, self)}
+                else:
+                    # no copy: a callee's **kwargs is a new dict anyway, so it cannot change
+                    # args; cb_info is put in only for the call
+                    keywords = args
+                    args["cb_info"] = (index, self)
                 try:
                     function(**keywords)
                 except Exception:
                     callback_log.exception("callback %s of PV %r raised (the other callbacks "
                                            "still run)", getattr(function, "__qualname__",
                                                                  function), self.pvname)
+                finally:
+                    args.pop("cb_info", None)
                 break
         elif callbacks:
             self._char_stale = True
@@ -579,6 +584,7 @@ class PV:
             value = metadata["value"]
         else:
             metadata = self._args.copy()
+            metadata.pop("cb_info", None)   # present only while a callback runs
         if as_string:
             metadata["value"] = self._format_char_value(value, call_ca=True)
         elif self._args["nelm"] > 1 and value is not None:
