@@ -13,6 +13,7 @@ import ctypes
 import logging
 import os
 import threading
+import time
 from typing import Callable, List, Optional
 
 from . import _cadef
@@ -20,7 +21,7 @@ from ._errors import CAFinalizedError, ECA
 
 __all__ = ["ensure", "library", "initialize", "finalize", "is_finalized", "initial_context",
            "current_context", "attach", "detach", "create", "destroy", "is_preemptive",
-           "on_reset", "on_finalize", "on_stop", "on_created", "note_thread_context"]
+           "on_reset", "on_finalize", "on_created", "note_thread_context"]
 
 log = logging.getLogger("epics.ca")
 
@@ -42,7 +43,8 @@ _state = _State()
 _init_lock = threading.RLock()
 _reset_hooks: List[Callable[[], None]] = []
 _finalize_hooks: List[Callable[[], None]] = []
-_stop_hooks: List[Callable[[], None]] = []
+#: Seconds finalize waits for CA calls other threads are making to return.
+_GRACE_SECONDS = 0.1
 _created_hooks: List[Callable[[ctypes.CDLL], None]] = []
 
 
@@ -60,11 +62,6 @@ def on_reset(hook: Callable[[], None]) -> None:
 def on_finalize(hook: Callable[[], None]) -> None:
     """Run ``hook`` at the start of :func:`finalize`, while the context still works."""
     _finalize_hooks.append(hook)
-
-
-def on_stop(hook: Callable[[], None]) -> None:
-    """Run ``hook`` when :func:`finalize` must skip the teardown (it only stops callbacks)."""
-    _stop_hooks.append(hook)
 
 
 def _other_threads_alive() -> bool:
@@ -227,14 +224,10 @@ def finalize(deadline_seconds: float = 1.0) -> None:
         if context is None:
             return
         if _other_threads_alive():
-            # Another thread may be inside a libca call on some channel right now: clearing
-            # channels or destroying the context under it would free memory it is using. The
-            # callbacks are already no-ops; the process is about to end, and the servers will
-            # notice the closed connection.
-            log.debug("CA finalized without teardown: other threads are still running")
-            for hook in list(_stop_hooks):
-                hook()
-            return
+            # Another thread may be in the middle of a CA call: from now on its next call raises
+            # CAFinalizedError; give the one it is making a moment to return before channels are
+            # freed under it.
+            time.sleep(_GRACE_SECONDS)
         for hook in list(_finalize_hooks):
             try:
                 hook()

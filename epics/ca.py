@@ -93,7 +93,8 @@ class _Channel:
 
     __slots__ = ("pvname", "context", "chid_int", "handle", "conn", "connect_count", "pv_users",
                  "connected", "ts", "failures", "read_access", "write_access", "callbacks",
-                 "access_event_callback", "get_results", "subscriptions", "__weakref__")
+                 "access_event_callback", "listeners", "get_results", "subscriptions",
+                 "__weakref__")
 
     def __init__(self, pvname: str, context: Optional[int]) -> None:
         self.pvname = pvname
@@ -110,6 +111,9 @@ class _Channel:
         self.write_access = False
         self.callbacks: List[Callable] = []              # connection callbacks
         self.access_event_callback: List[Callable] = []  # access-rights callbacks
+        # objects told of both (PV objects): listener._on_connect(conn=...) and
+        # listener._on_access_rights_event(read, write); one entry instead of two callbacks
+        self.listeners: List[Any] = []
         self.get_results: Dict[int, _dispatch.Operation] = {}   # the last get per DBR type
         self.subscriptions: List["_Subscription"] = []
 
@@ -135,19 +139,23 @@ class _Channel:
             self.connected.set()
         else:
             self.connected.clear()
-        if self.callbacks:
+        if self.callbacks or self.listeners:
             _dispatch.submit(self.run_connection_callbacks, up)
 
     def access_changed(self, read: bool, write: bool) -> None:
         self.read_access, self.write_access = read, write
-        if self.access_event_callback:
+        if self.access_event_callback or self.listeners:
             _dispatch.submit(self.run_access_event_callbacks, read, write)
 
     def run_connection_callbacks(self, conn: bool, timestamp: Optional[float] = None) -> None:
+        for listener in list(self.listeners):
+            _call_user(listener._on_connect, conn=conn)
         for callback in list(self.callbacks):
             _call_user(callback, pvname=self.pvname, chid=self.chid_int, conn=conn)
 
     def run_access_event_callbacks(self, ra: bool, wa: bool) -> None:
+        for listener in list(self.listeners):
+            _call_user(listener._on_access_rights_event, ra, wa)
         for callback in list(self.access_event_callback):
             _call_user(callback, ra, wa)
 
@@ -352,7 +360,6 @@ def _clear_everything() -> None:
 
 
 _context.on_finalize(_clear_everything)
-_context.on_stop(_dispatch.stop)
 
 
 # --- contexts ------------------------------------------------------------------------------------
@@ -631,6 +638,21 @@ def replace_access_rights_event(chid: ChidLike,
     if callback is not None and callback not in channel.access_event_callback:
         channel.access_event_callback.append(callback)
     _ensure().ca_replace_access_rights_event(chid, _dispatch.ACCESS_THUNK)
+
+
+def _listen(chid: ChidLike, listener: Any) -> _Channel:
+    """Tell ``listener`` of the channel's connection and access changes (on the dispatcher):
+    ``listener._on_connect(conn=...)`` and ``listener._on_access_rights_event(read, write)``.
+    Returns the channel record. :func:`_unlisten` undoes it."""
+    chid, channel = _channel(chid)
+    channel.listeners.append(listener)
+    _ensure().ca_replace_access_rights_event(chid, _dispatch.ACCESS_THUNK)
+    return channel
+
+
+def _unlisten(channel: _Channel, listener: Any) -> None:
+    while listener in channel.listeners:
+        channel.listeners.remove(listener)
 
 
 def name(chid: ChidLike) -> str:

@@ -211,13 +211,12 @@ class PV:
         self._announced_epoch = -1     # the connection the connection callbacks were told of
         self._released = False
         self.context = ca.current_context()
-        self.chid = None
+        self._chid: Optional[int] = None
         self._channel: Optional[ca._Channel] = None
-        chid = ca.create_channel(pvname, callback=self._on_connect)
-        self.chid = self._args["chid"] = chid
-        self._channel = ca._chid_cache[ca._chid_int(chid)]
-        self._channel.pv_users = getattr(self._channel, "pv_users", 0) + 1
-        ca.replace_access_rights_event(chid, callback=self._on_access_rights_event)
+        chid = ca._chid_int(ca.create_channel(pvname))
+        self._chid = self._args["chid"] = chid
+        self._channel = ca._listen(chid, self)
+        self._channel.pv_users += 1
         if self._channel.conn:   # a shared channel, already connected: tell the callbacks now
             self._on_connect(conn=True)
 
@@ -236,7 +235,7 @@ class PV:
             epoch = channel.connect_count
             if self._setup_epoch == epoch and self.connected:
                 return True
-            if not channel.conn or self.chid is None:
+            if not channel.conn or self._chid is None:
                 return False
             chid = channel.chid_int
             nelm = ca.element_count(chid)
@@ -259,6 +258,15 @@ class PV:
             self.connected = True
             self._check_auto_monitor()
             return True
+
+    @property
+    def chid(self) -> Optional[ca.chid_t]:
+        """The channel ID (None once released), for the ``ca`` functions."""
+        return None if self._chid is None else ca.chid_t(self._chid)
+
+    @chid.setter
+    def chid(self, value: Any) -> None:
+        self._chid = None if value is None else ca._chid_int(value)
 
     def _on_connect(self, pvname: Optional[str] = None, chid: Any = None,
                     conn: bool = True) -> None:
@@ -289,7 +297,7 @@ class PV:
 
     def force_read_access_rights(self) -> None:
         """Read the access rights from libca now rather than from the last event."""
-        if self.chid is not None:
+        if self._chid is not None:
             self._read_access_rights()
 
     def _on_access_rights_event(self, read_access: bool, write_access: bool) -> None:
@@ -311,10 +319,10 @@ class PV:
     def connect(self, timeout: Optional[float] = None) -> bool:
         """Make sure the PV is connected, waiting up to ``timeout``; returns whether it is."""
         self._conn_started = True
-        if self.chid is None:
+        if self._chid is None:
             return False
         if not self._channel.conn:
-            ca.connect_channel(self.chid, timeout=self.connection_timeout if timeout is None
+            ca.connect_channel(self._chid, timeout=self.connection_timeout if timeout is None
                                else timeout)
         if self._channel.conn:
             self._setup_connection()
@@ -369,7 +377,7 @@ class PV:
                 log.debug("clearing the monitor of %r failed", self.pvname, exc_info=True)
 
     def _check_auto_monitor(self) -> None:
-        if not self.connected or self.chid is None:
+        if not self.connected or self._chid is None:
             return
         count = self._args["count"]
         if count is None:
@@ -560,7 +568,7 @@ class PV:
         if form is None:
             form, ftype = self.form, self.ftype
         else:
-            ftype = ca.promote_type(self.chid, use_ctrl=form == "ctrl", use_time=form == "time")
+            ftype = ca.promote_type(self._chid, use_ctrl=form == "ctrl", use_time=form == "time")
         if with_ctrlvars and self._args.get("units") is None and form != "ctrl":
             self.get_ctrlvars()
         value = self._args["value"]
@@ -571,7 +579,7 @@ class PV:
                 or (count is not None and count > cached_length)):
             if count is None and self._user_max_count:
                 count = self._user_max_count
-            metadata = ca.get_with_metadata(self.chid, ftype=ftype, count=count,
+            metadata = ca.get_with_metadata(self._chid, ftype=ftype, count=count,
                                             timeout=timeout, as_numpy=as_numpy)
             if metadata is None:
                 return None
@@ -597,7 +605,7 @@ class PV:
         """Read the CTRL metadata (units, precision, limits, enum_strs) into the PV."""
         if not self.wait_for_connection():
             return None
-        metadata = ca.get_ctrlvars(self.chid, timeout=timeout, warn=warn)
+        metadata = ca.get_ctrlvars(self._chid, timeout=timeout, warn=warn)
         if metadata is not None:
             self._args.update(metadata)
             self._char_stale = True
@@ -608,7 +616,7 @@ class PV:
         """Read the TIME metadata (status, severity, timestamp) into the PV."""
         if not self.wait_for_connection():
             return None
-        metadata = ca.get_timevars(self.chid, timeout=timeout, warn=warn)
+        metadata = ca.get_timevars(self._chid, timeout=timeout, warn=warn)
         if metadata is not None:
             self._args.update(metadata)
         return metadata
@@ -662,7 +670,7 @@ class PV:
                 if callback is not None:
                     callback(pvname=pvname, **kws)
         self._put_complete = False if use_complete else None
-        status = ca.put(self.chid, value, wait=wait, timeout=timeout, callback=complete_callback,
+        status = ca.put(self._chid, value, wait=wait, timeout=timeout, callback=complete_callback,
                         callback_data=callback_data)
         if wait and status == 1:
             # The server has processed the write, but its monitor update may still be on the
@@ -813,9 +821,9 @@ class PV:
     @property
     def nelm(self) -> int:
         """Number of elements the channel can hold (an array's NELM)."""
-        if self.chid is None:
+        if self._chid is None:
             return -1
-        return ca.element_count(self.chid)
+        return ca.element_count(self._chid)
 
     @property
     def read_access(self) -> Optional[bool]:
@@ -946,7 +954,7 @@ class PV:
 
     def __eq__(self, other: Any) -> bool:
         try:
-            return self.chid is not None and ca._chid_int(self.chid) == ca._chid_int(other.chid)
+            return self._chid is not None and self._chid == ca._chid_int(other.chid)
         except (AttributeError, ca.ChannelAccessException):
             return False
 
@@ -967,14 +975,11 @@ class PV:
                 if cached is self:
                     del _PVcache_[key]
         channel = self._channel
-        for handlers, handler in ((channel.callbacks, self._on_connect),
-                                  (channel.access_event_callback, self._on_access_rights_event)):
-            while handler in handlers:
-                handlers.remove(handler)
+        ca._unlisten(channel, self)
         self._clear_auto_monitor_subscription()
         self.clear_callbacks(True, True)
-        channel.pv_users = getattr(channel, "pv_users", 1) - 1
-        if channel.pv_users <= 0 and self.chid is not None and \
+        channel.pv_users -= 1
+        if channel.pv_users <= 0 and self._chid is not None and \
                 ca._chid_cache.get(channel.chid_int) is channel:
             try:
                 ca.clear_channel(channel.chid_int)

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 from epics import ca
+from test_ca_helpers import restored
 
 SCRIPT = r"""
 import sys, time
@@ -28,8 +29,9 @@ print(epics.ca.event_buffer_in_use(), seen[-1], seen[-50:] == [float(v) for v in
 
 
 def _run(ioc, path: str) -> list:
-    result = subprocess.run([sys.executable, "-c", SCRIPT, ioc.prefix, path],
-                            capture_output=True, text=True, timeout=60)
+    with restored(ioc.pv("ao")):
+        result = subprocess.run([sys.executable, "-c", SCRIPT, ioc.prefix, path],
+                                capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     return result.stdout.split()
 
