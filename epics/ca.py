@@ -860,6 +860,52 @@ def get_complete_with_metadata(chid: ChidLike, ftype: Optional[int] = None,
     return metadata
 
 
+def _get_many(chids: List[int], count: Optional[int], as_numpy: bool, as_string: bool,
+              timeout: float) -> List[Any]:
+    """Read many connected channels at once: every request goes out in one flush, then the
+    answers are collected (None for a channel that did not answer within ``timeout``).
+    The engine of ``caget_many``: the per-call checks of :func:`get` done once for all."""
+    lib = _ensure()
+    pending = []
+    for chid in chids:
+        ftype = lib.ca_field_type(chid)
+        nelm = lib.ca_element_count(chid)
+        if ftype < 0:   # disconnected meanwhile
+            pending.append(None)
+            continue
+        operation = _dispatch.Operation(as_numpy)
+        operation.chid = chid
+        handle = _dispatch.new_handle()
+        _dispatch.operations[handle] = operation
+        try:
+            lib.ca_array_get_callback(ftype, min(count, nelm) if count else 0, chid,
+                                      _dispatch.GET_THUNK, handle)
+        except ChannelAccessException:
+            _dispatch.operations.pop(handle, None)
+            pending.append(None)
+            continue
+        pending.append((operation, ftype, nelm))
+    lib.ca_flush_io()
+    deadline = time.monotonic() + timeout
+    values = []
+    for chid, entry in zip(chids, pending):
+        if entry is None:
+            values.append(None)
+            continue
+        operation, ftype, nelm = entry
+        if not _wait(operation.done, max(0.0, deadline - time.monotonic())) or \
+                operation.status != ECA.NORMAL:
+            values.append(None)
+            continue
+        value = operation.value
+        if nelm > 1 and dbr.native_type(ftype) == dbr.CHAR and not hasattr(value, "__len__"):
+            value = _one_element_array(value, as_numpy)
+        if as_string:
+            value = _as_string(value, chid, nelm, ftype, operation.meta)
+        values.append(value)
+    return values
+
+
 def _one_element_array(value: Any, as_numpy: bool) -> Any:
     import numpy
     array = numpy.array([value], dtype=numpy.uint8)

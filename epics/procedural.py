@@ -164,17 +164,12 @@ def caget_many(pvlist: Iterable[str], as_string: bool = False, as_numpy: bool = 
     connected = []
     for chid in chids:
         connected.append(ca.connect_channel(chid, timeout=max(0.0, deadline - time.monotonic())))
-    for chid, is_connected in zip(chids, connected):
-        if is_connected:
-            ca.get_with_metadata(chid, count=count, as_numpy=as_numpy, wait=False)
+    connected_chids = [ca._chid_int(chid) for chid, ok in zip(chids, connected) if ok]
+    answers = iter(ca._get_many(connected_chids, count, as_numpy, as_string, timeout))
     results = []
     failed = []
-    read_deadline = time.monotonic() + timeout
-    for name, chid, is_connected in zip(names, chids, connected):
-        value = None
-        if is_connected:
-            value = ca.get_complete(chid, count=count, as_string=as_string, as_numpy=as_numpy,
-                                    timeout=max(0.001, read_deadline - time.monotonic()))
+    for name, is_connected in zip(names, connected):
+        value = next(answers) if is_connected else None
         if value is None:
             failed.append(name)
         results.append(value)
