@@ -78,9 +78,10 @@ def _dispatch_forever() -> None:
         except IndexError:
             wake.clear()
             _flush_if_pending()
+            _run_idle_hooks()
             if queue:
                 continue
-            wake.wait()
+            wake.wait(_IDLE_PERIOD)
             continue
         try:
             function(*args)
@@ -150,6 +151,22 @@ class _BatchTaker:
 
 
 _flush_pending = False
+_idle_hooks: list = []
+#: Most seconds the dispatcher sleeps before running its idle hooks again.
+_IDLE_PERIOD = 0.25
+
+
+def on_idle(hook: Callable[[], None]) -> None:
+    """Run ``hook()`` on the dispatcher thread every loop (at least every _IDLE_PERIOD s)."""
+    _idle_hooks.append(hook)
+
+
+def _run_idle_hooks() -> None:
+    for hook in _idle_hooks:
+        try:
+            hook()
+        except Exception:
+            log.debug("idle hook %r failed", hook, exc_info=True)
 
 
 def flush_soon() -> None:
@@ -204,7 +221,8 @@ def _dispatch_with_evbuf(evbuf: ctypes.CDLL) -> None:
     while not _stopping:
         drain()
         _flush_if_pending()
-        if evbuf.evbuf_wait(1.0):
+        _run_idle_hooks()
+        if evbuf.evbuf_wait(_IDLE_PERIOD):
             drain()
             taker.take_and_deliver()
 
@@ -273,8 +291,11 @@ def drain(max_items: int = 100000) -> int:
             break
         _run(function, args)
         done += 1
-    if _batch_taker is not None and threading.get_ident() != _dispatcher_ident:
-        _batch_taker.take_and_deliver()
+    if threading.get_ident() != _dispatcher_ident:
+        if _batch_taker is not None:
+            _batch_taker.take_and_deliver()
+        if _thread is None or not _thread.is_alive():
+            _run_idle_hooks()
     return done
 
 

@@ -14,6 +14,7 @@ Module settings (read when CA starts, as in PyEpics): :data:`PREEMPTIVE_CALLBACK
 from __future__ import annotations
 
 import atexit
+import collections
 import ctypes
 import functools
 import logging
@@ -246,6 +247,7 @@ _context.on_created(_on_context_created)
 def _reset_after_fork() -> None:
     global libca, initial_context
     initial_context = None
+    _to_free.clear()
     _cache.clear()
     _sg_buffers.clear()
 
@@ -347,10 +349,8 @@ def _clear_everything() -> None:
     if lib is not None and lib.ca_current_context() is None and initial_context:
         lib.ca_attach_context(initial_context)   # finalize may run in any thread
     for chid in list(_chid_cache):
-        try:
-            lib.ca_clear_channel(chid)
-        except Exception:
-            pass
+        _to_free.append((0.0, chid))
+    _free_forgotten_channels(everything=True)
     _chid_cache.clear()
     _cache.clear()
     try:
@@ -606,12 +606,48 @@ def connect_channel(chid: ChidLike, timeout: Optional[float] = None,
     return connected
 
 
+#: Seconds between forgetting a channel and freeing it in libca (see clear_channel).
+CLEAR_DELAY = 0.5
+_to_free: "collections.deque[Tuple[float, int]]" = collections.deque()
+
+
 def clear_channel(chid: ChidLike) -> int:
-    """Release a channel and its subscriptions. Returns ECA_NORMAL."""
+    """Release a channel and its subscriptions. Returns ECA_NORMAL.
+
+    The channel is forgotten at once (any later use raises), and freed in libca a moment later
+    (:data:`CLEAR_DELAY`), by the dispatcher thread: another thread may be in the middle of a
+    call on this very channel, and libca would otherwise free the memory under it.
+    """
     chid, channel = _channel(chid)
-    lib = _ensure()
+    _ensure()
     _forget_channel(chid, channel)
-    return lib.ca_clear_channel(chid)
+    _to_free.append((time.monotonic() + CLEAR_DELAY, chid))
+    return ECA.NORMAL
+
+
+def _free_forgotten_channels(everything: bool = False) -> None:
+    """Free in libca the channels cleared at least CLEAR_DELAY ago (all of them at finalize).
+    Runs on the dispatcher thread (or in poll without one)."""
+    lib = _context._state.lib
+    if lib is None or not _to_free:
+        return
+    now = time.monotonic()
+    freed = False
+    while _to_free and (everything or _to_free[0][0] <= now):
+        _, chid = _to_free.popleft()
+        try:
+            lib.ca_clear_channel(chid)
+            freed = True
+        except Exception:
+            log.debug("clearing channel %#x failed", chid, exc_info=True)
+    if freed:
+        try:
+            lib.ca_flush_io()
+        except Exception:
+            pass
+
+
+_dispatch.on_idle(_free_forgotten_channels)
 
 
 def _forget_channel(chid: int, channel: _Channel) -> None:
@@ -1318,16 +1354,12 @@ def clear_cache() -> None:
     """
     for callback in list(_clear_cache_callbacks.values()):
         callback()
-    lib = _ensure()
+    _ensure()
     for chid, channel in list(_chid_cache.items()):
         _forget_channel(chid, channel)
-        try:
-            lib.ca_clear_channel(chid)
-        except ChannelAccessException:
-            pass
+        _to_free.append((time.monotonic() + CLEAR_DELAY, chid))
     _cache.clear()
     _chid_cache.clear()
-    lib.ca_flush_io()
 
 
 # --- decorators (PyEpics's, for user code that uses them) ----------------------------------------
