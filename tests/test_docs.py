@@ -261,3 +261,64 @@ def test_sphinx_build_has_no_warnings(tmp_path: Path) -> None:
         pytest.fail(f"sphinx-build did not finish within {SPHINX_TIMEOUT} s:\n{exc.stderr}")
     assert proc.returncode == 0, f"sphinx-build -W failed:\n{proc.stdout}\n{proc.stderr}"
     assert (tmp_path / "html" / "index.html").is_file()
+
+
+# ---- the console examples (docs/cli.rst and others): run each command-line tool as shown ------
+
+_TOOLS = ("caget", "caput", "camonitor", "cainfo")
+_FAILURE_WORDS = ("Error occurred", "timed out", "not found")
+
+
+def _console_examples() -> List[Tuple[str, List[str], List[str]]]:
+    """(page, command words, documented output lines) for every ``$ caget ...``-style line of a
+    ``.. code-block:: console`` block."""
+    import shlex
+    examples = []
+    for page in PAGES:
+        lines = page.read_text().splitlines()
+        inside = False
+        for number, line in enumerate(lines):
+            if line.strip() == ".. code-block:: console":
+                inside = True
+                continue
+            if inside and line and not line.startswith(" "):
+                inside = False
+            stripped = line.strip()
+            if not inside or not stripped.startswith("$ "):
+                continue
+            words = shlex.split(stripped[2:])
+            if not words or words[0] not in _TOOLS:
+                continue
+            if ">" in words:                       # drop a shell redirection
+                words = words[:words.index(">")]
+            output = []
+            for following in lines[number + 1:]:
+                text = following.strip()
+                if not text or text.startswith("$ ") or not following.startswith("   "):
+                    break
+                output.append(text)
+            examples.append((f"{page.name}:{number + 1}", words, output))
+    return examples
+
+
+CONSOLE_EXAMPLES = _console_examples()
+
+
+@pytest.mark.parametrize("where, words, output", CONSOLE_EXAMPLES,
+                         ids=[example[0] for example in CONSOLE_EXAMPLES])
+def test_console_examples_run(where: str, words: List[str], output: List[str], beamline) -> None:
+    """Each documented command runs against the simulator, succeeds or fails as documented,
+    and names the PVs its documented output names (values change, so only names are compared)."""
+    if words[0] == "camonitor" and "--count" not in words and "--duration" not in words:
+        words = [words[0], "--duration", "2"] + words[1:]   # the page stops it with Ctrl-C
+    env = dict(os.environ, **beamline.client_env())
+    result = subprocess.run([sys.executable, "-m", "epics", *words], capture_output=True,
+                            text=True, timeout=60, env=env)
+    documented_failure = any(word in line for line in output for word in _FAILURE_WORDS)
+    assert (result.returncode != 0) == documented_failure, (
+        f"{where}: exit {result.returncode}\n{result.stdout}\n{result.stderr}")
+    seen = result.stdout + result.stderr
+    for line in output:
+        first = line.split()[0] if line.split() else ""
+        if re.fullmatch(r"(id\d\d|sim):[\w:.]+", first):
+            assert first in seen, f"{where}: {first} missing from\n{seen}"
