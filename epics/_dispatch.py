@@ -327,37 +327,10 @@ def new_handle() -> int:
     return next(_handles)
 
 
-class _Completion:
-    """A one-shot flag another thread can wait for: cheaper to make than a threading.Event
-    (one lock), which matters when caget_many makes ten thousand of them."""
-
-    __slots__ = ("_lock", "_done")
-
-    def __init__(self) -> None:
-        self._lock = _allocate_lock()
-        self._lock.acquire()
-        self._done = False
-
-    def set(self) -> None:
-        if not self._done:
-            self._done = True
-            self._lock.release()
-
-    def is_set(self) -> bool:
-        return self._done
-
-    def wait(self, timeout: Optional[float] = None) -> bool:
-        if self._done:
-            return True
-        if self._lock.acquire(True, -1 if timeout is None else max(0.0, timeout)):
-            self._lock.release()
-            return True
-        return self._done
-
-
 class Flag:
     """A flag that can be set, cleared and waited for, like threading.Event but made of one
-    lock (held while the flag is clear): a channel has one, and there may be tens of thousands.
+    lock (held while the flag is clear): every channel and every get or put in flight has one,
+    and there may be tens of thousands (caget_many).
     ``set`` and ``clear`` come from one libca thread at a time (libca serialises a channel's
     connection callbacks)."""
 
@@ -397,7 +370,7 @@ class Operation:
                  "chid")
 
     def __init__(self, as_numpy: bool = True, on_done: Optional[Callable] = None) -> None:
-        self.done = _Completion()
+        self.done = Flag()
         self.status: Optional[int] = None
         self.value: Any = None
         self.meta: Optional[dict] = None

@@ -511,12 +511,12 @@ class PV:
         CTRL metadata now (units, precision...) so the callback gets them; ``run_now`` runs
         the callback once at once with the current value.
         """
+        if with_ctrlvars and self.connected:   # first, so the callback's first char_value
+            self.get_ctrlvars()                 # already has the precision and state names
         if callable(callback):
             if index is None:
                 index = 1 + max(self.callbacks) if self.callbacks else 1
             self.callbacks[index] = (callback, kw or None)
-        if with_ctrlvars and self.connected:
-            self.get_ctrlvars()
         if run_now:
             self.get(as_string=True)
             if self.connected:
@@ -989,10 +989,6 @@ class PV:
         self._args.update(pvname=self.pvname, count=None, nelm=-1, type="unknown",
                           typefull="unknown", access="unknown")
 
-    def __del__(self) -> None:
-        # The channel's callbacks hold this object until disconnect(), so this runs only for a
-        # PV that was disconnected, or at interpreter exit: nothing to do with CA either way.
-        pass
 
 
 def _value_kind(native: int, nelm: int) -> int:
