@@ -727,7 +727,7 @@ class PV:
             try:
                 if precision is None:
                     return str(value)
-                if 4 < abs(int(math.log10(abs(value + 1.e-9)))):
+                if value and 4 < abs(int(math.log10(abs(value)))):   # 0 prints as 0.00
                     return "%.*g" % (precision, value)
                 return "%.*f" % (precision, value)
             except (ValueError, TypeError, ArithmeticError, OverflowError):
