@@ -168,7 +168,7 @@ class CATimeoutError(ChannelAccessException, TimeoutError):
 
 
 class CANotConnectedError(ChannelAccessException, ConnectionError):
-    """The channel is not connected (never was, or its server went away)."""
+    """The channel is not connected (never was, its server went away, or it was cleared)."""
 
 
 class CAAccessDenied(ChannelAccessException, PermissionError):
@@ -195,6 +195,7 @@ _CLASS_FOR_STATUS = {
     "TIMEOUT": CATimeoutError, "PUTCBINPROG": CATimeoutError,
     "DISCONN": CANotConnectedError, "DISCONNCHID": CANotConnectedError,
     "UNRESPTMO": CANotConnectedError, "CONNSEQTMO": CANotConnectedError,
+    "CHANDESTROY": CANotConnectedError,
     "NORDACCESS": CAAccessDenied, "NOWTACCESS": CAAccessDenied,
     "BADTYPE": CAValueError, "BADCOUNT": CAValueError, "STRTOBIG": CAValueError,
     "NOCONVERT": CAValueError, "BADSTR": CAValueError, "EMPTYSTR": CAValueError,

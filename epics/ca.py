@@ -655,9 +655,11 @@ def _forget_channel(chid: int, channel: _Channel) -> None:
         subscription.active = False
         _dispatch.subscriptions.pop(subscription.handle, None)
     channel.subscriptions.clear()
-    for handle, operation in list(_dispatch.operations.items()):   # libca will not answer now
-        if operation.chid == chid:
+    for handle, operation in list(_dispatch.operations.items()):   # libca will not answer now:
+        if operation.chid == chid:                                 # a waiter hears it at once
             _dispatch.operations.pop(handle, None)
+            operation.status = ECA.CHANDESTROY
+            operation.done.set()
     channel.get_results.clear()
     _chid_cache.pop(chid, None)
     per_context = _cache.get(channel.context)

@@ -215,7 +215,10 @@ class PV:
         self._channel: Optional[ca._Channel] = None
         chid = ca._chid_int(ca.create_channel(pvname))
         self._chid = self._args["chid"] = chid
-        self._channel = ca._listen(chid, self)
+        # the channel record first: listening on a connected channel brings its access rights
+        # at once, on the dispatcher thread, and the handler needs the record
+        self._channel = ca._channel(chid)[1]
+        ca._listen(chid, self)
         self._channel.pv_users += 1
         if self._channel.conn:   # a shared channel, already connected: tell the callbacks now
             self._on_connect(conn=True)

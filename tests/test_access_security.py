@@ -58,6 +58,11 @@ def rights_are(rec: Recorder, read: bool, write: bool) -> bool:
     return rec.wait_for(lambda calls: bool(calls) and calls[-1].args == (read, write))
 
 
+def reported(rec: Recorder) -> str:
+    """What an access callback Recorder received, for failure messages."""
+    return f"access callbacks received: {[call.args for call in rec.calls]}"
+
+
 @pytest.fixture
 def guarded(prefix) -> Iterator[Tuple[PV, Recorder, Recorder]]:
     """$(P)guarded as a PV, readable and writable and holding START_VALUE, with Recorders of its
@@ -68,19 +73,19 @@ def guarded(prefix) -> Iterator[Tuple[PV, Recorder, Recorder]]:
         assert thispv.wait_for_connection(timeout=DEADLINE)
         allow(prefix, read=True, write=True)
         # the IOC denies access until its own links to the asg:* records connect: wait for it
-        assert rights_are(rights, True, True)
+        assert rights_are(rights, True, True), reported(rights)
         assert thispv.put(START_VALUE, wait=True, timeout=DEADLINE) == 1
         assert updates.wait_value(START_VALUE)
         yield thispv, rights, updates
     finally:
         allow(prefix, read=True, write=True)
-        assert rights_are(rights, True, True)
+        assert rights_are(rights, True, True), reported(rights)
         thispv.disconnect()
 
 
 def make_read_only(prefix: str, rights: Recorder) -> None:
     allow(prefix, read=True, write=False)
-    assert rights_are(rights, True, False)
+    assert rights_are(rights, True, False), reported(rights)
 
 
 # ---- read-only -----------------------------------------------------------------------------------
@@ -133,10 +138,10 @@ def test_access_callback_fires_and_write_access_follows(prefix, guarded):
     assert thispv.write_access is True
     for _ in range(2):
         allow(prefix, read=True, write=False)
-        assert rights_are(rights, True, False)
+        assert rights_are(rights, True, False), reported(rights)
         assert thispv.write_access is False and thispv.access == "read-only"
         allow(prefix, read=True, write=True)
-        assert rights_are(rights, True, True)
+        assert rights_are(rights, True, True), reported(rights)
         assert thispv.write_access is True and thispv.access == "read/write"
     assert all(call.kwargs["pv"] is thispv for call in rights.calls)
 
@@ -147,7 +152,7 @@ def test_write_works_again_once_allowed(prefix, guarded):
     with pytest.raises(CAAccessDenied):
         thispv.put(5.5, wait=True, timeout=DEADLINE)
     allow(prefix, read=True, write=True)
-    assert rights_are(rights, True, True)
+    assert rights_are(rights, True, True), reported(rights)
     assert thispv.put(5.5, wait=True, timeout=DEADLINE) == 1
     assert updates.wait_value(5.5)
     assert caget(thispv.pvname, use_monitor=False, timeout=DEADLINE) == 5.5
@@ -156,7 +161,7 @@ def test_write_works_again_once_allowed(prefix, guarded):
 def test_no_access_reports_both_false_and_a_read_raises(prefix, guarded):
     thispv, rights, _ = guarded
     allow(prefix, read=False, write=False)
-    assert rights_are(rights, False, False)
+    assert rights_are(rights, False, False), reported(rights)
     assert thispv.read_access is False and thispv.write_access is False
     assert thispv.access == "no access"
     with pytest.raises(CAAccessDenied) as info:
@@ -167,9 +172,9 @@ def test_no_access_reports_both_false_and_a_read_raises(prefix, guarded):
 def test_monitor_delivers_again_once_read_access_is_given_back(prefix, guarded):
     thispv, rights, updates = guarded
     allow(prefix, read=False, write=False)
-    assert rights_are(rights, False, False)
+    assert rights_are(rights, False, False), reported(rights)
     allow(prefix, read=True, write=True)
-    assert rights_are(rights, True, True)
+    assert rights_are(rights, True, True), reported(rights)
     updates.clear()
     assert thispv.put(6.5, wait=True, timeout=DEADLINE) == 1
     assert updates.wait_value(6.5)

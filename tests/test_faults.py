@@ -45,6 +45,7 @@ from epics.ca import CANotConnectedError, CATimeoutError
 from epics.testing import SoftIoc, unique_prefix
 from test_ca_helpers import DEADLINE, REPO_ROOT, SUBPROCESS_DEADLINE, Recorder
 from test_pv_helpers import make_pv  # noqa: F401  (fixture)
+from test_pv_helpers import wait_until
 
 FAULTS_DB = Path(__file__).with_name("faults.db")
 
@@ -551,6 +552,41 @@ def test_exit_while_the_ioc_is_stopped(softioc_factory, pv_prefix, client_script
         run_exit_client(client_script, pv_prefix, "paused", ioc=ioc)
     finally:
         ioc.resume()
+
+
+# ---- a channel cleared while another thread waits on it -----------------------------------------
+
+def test_a_put_waiting_for_completion_ends_at_once_when_its_channel_is_cleared(softioc_factory,
+                                                                               pv_prefix):
+    """One thread waits for a put to $(P)slow that completes in SLOW_FOREVER; another thread
+    clears the channel (as PV.disconnect or ophyd's destroy do). libca drops the request, so the
+    waiter must be told at once, not sit until its timeout."""
+    softioc_factory(FAULTS_DB, macros={"P": pv_prefix, "SLOW": SLOW_FOREVER})
+    name = pv_prefix + "slow"
+    chid = ca.create_channel(name)
+    assert ca.connect_channel(chid, timeout=DEADLINE)
+    outcome: "queue_module.Queue[Any]" = queue_module.Queue()
+
+    def writer() -> None:
+        try:
+            outcome.put(ca.put(chid, 1.0, wait=True, timeout=SLOW_FOREVER))
+        except Exception as exc:   # what the test is about
+            outcome.put(exc)
+
+    thread = threading.Thread(target=writer, name="slow-put", daemon=True)
+    thread.start()
+    in_flight = chid.value
+    assert wait_until(lambda: any(op.chid == in_flight
+                                  for op in list(epics._dispatch.operations.values()))), \
+        "the put never started"
+    ca.clear_channel(chid)
+    try:
+        result = outcome.get(timeout=HANG)
+    except queue_module.Empty:
+        pytest.fail(f"the put still waited {HANG} s after its channel was cleared")
+    thread.join(HANG)
+    assert isinstance(result, CANotConnectedError), f"the put gave {result!r}"
+    assert name in str(result)
 
 
 # ---- multiprocessing -----------------------------------------------------------------------------

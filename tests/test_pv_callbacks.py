@@ -302,6 +302,24 @@ def test_access_callback_follows_access_security(softioc_factory, pv_prefix, mak
     assert rec.wait_for(lambda calls: calls[-1].args[:2] == (True, True))
     assert guarded.access == "read/write"
 
+#: PVs made one after the other on one connected channel (the race it checks is narrow).
+SHARED_CHANNEL_PVS = 40
+
+
+def test_every_pv_on_an_already_connected_channel_is_told_its_access_rights(ioc, make_pv):
+    # The channel is connected (as caget or another PV leaves it): each new PV on it must still
+    # get one access callback with the current rights, even when the rights event overtakes the
+    # end of the PV's construction (a regression: the event was dropped then).
+    first = connected_pv(make_pv, ioc.pv("ao"))
+    for attempt in range(SHARED_CHANNEL_PVS):
+        rec = Recorder()
+        shared = make_pv(first.pvname, access_callback=rec)
+        assert shared.chid.value == first.chid.value   # one channel, shared
+        assert rec.wait_for(lambda calls: bool(calls)), f"no access callback (PV {attempt})"
+        assert rec.calls[-1].args == (True, True)
+        assert rec.kwargs[-1] == {"pv": shared}
+        shared.disconnect()
+
 
 def test_monitor_of_a_pv_on_an_already_connected_channel_is_delivered(ioc):
     # In a fresh process: the channel is connected first (as caget or another PV would do), then
