@@ -170,11 +170,20 @@ class KitIoc:
     starter = "epics.testing.ioc.SoftIoc"
 
     def __init__(self, db: Path) -> None:
-        from epics.testing.ioc import SoftIoc  # may raise: the caller falls back to LocalIoc
-        self._ioc = SoftIoc(db)
+        # may raise: the caller falls back to LocalIoc
+        from epics.testing.ioc import CaRepeater, SoftIoc, free_port
+        repeater_port = free_port()
+        self._ioc = SoftIoc(db, repeater_port=repeater_port)
+        # our own repeater on the run's port, started before anything uses CA and stopped with
+        # the IOC (else the first CA context, the IOC's own, starts one that outlives the run)
+        self._repeater = CaRepeater(repeater_port)
         self.port = 0
 
     def start(self) -> "KitIoc":
+        try:
+            self._repeater.start()
+        except Exception as exc:
+            log.warning("no CA repeater for the benchmark: %s", exc)
         self._ioc.start()
         self.port = self._ioc.port
         return self
@@ -186,6 +195,7 @@ class KitIoc:
 
     def stop(self) -> None:
         self._ioc.stop()
+        self._repeater.stop()
 
     def __enter__(self) -> "KitIoc":
         return self.start()

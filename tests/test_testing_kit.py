@@ -21,7 +21,7 @@ import pytest
 from caproto import CaprotoTimeoutError
 from caproto.sync.client import read, write
 
-from epics.testing import (GUARDED_ACF, IocError, PortPool, SoftIoc, SubprocessIoc,
+from epics.testing import (GUARDED_ACF, CaRepeater, IocError, PortPool, SoftIoc, SubprocessIoc,
                            client_environment, free_port, udp_port_bound, unique_prefix)
 from epics.testing.ioc import READY_LINE
 
@@ -117,6 +117,18 @@ def test_plugin_runs_a_repeater(request, epics_port_pool):
     session = get_session(request.config)
     assert session.repeater is not None and session.repeater.running
     assert udp_port_bound(epics_port_pool.repeater_port)
+
+
+def test_a_ca_repeater_of_ones_own_holds_its_port_until_stopped():
+    port = free_port()
+    with CaRepeater(port) as repeater:
+        assert repeater.running
+        assert udp_port_bound(port)
+        pid = repeater.pid
+        assert pid in kit_children()
+    assert not repeater.running
+    assert not udp_port_bound(port)
+    assert pid not in kit_children()
 
 
 def test_session_ioc_serves_the_test_database(ioc, pvname):

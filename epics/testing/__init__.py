@@ -8,10 +8,10 @@ Importing this package starts nothing and does not load libca.
 """
 from __future__ import annotations
 
-from .ioc import (GUARDED_ACF, IocError, PortPool, SoftIoc, SubprocessIoc, client_environment,
+from .ioc import (GUARDED_ACF, CaRepeater, IocError, PortPool, SoftIoc, SubprocessIoc, client_environment,
                   free_port, restore_environment, server_environment, udp_port_bound,
                   unique_prefix)
 
-__all__ = ["GUARDED_ACF", "IocError", "PortPool", "SoftIoc", "SubprocessIoc",
+__all__ = ["GUARDED_ACF", "CaRepeater", "IocError", "PortPool", "SoftIoc", "SubprocessIoc",
            "client_environment", "free_port", "restore_environment", "server_environment",
            "udp_port_bound", "unique_prefix"]

@@ -44,7 +44,7 @@ from typing import Deque, Dict, Iterable, List, Mapping, Optional, Sequence, Uni
 
 from epics._libca import DEFAULT_MAX_ARRAY_BYTES, MAX_ARRAY_BYTES_ENV
 
-__all__ = ["IocError", "SubprocessIoc", "SoftIoc", "PortPool", "free_port", "udp_port_bound",
+__all__ = ["IocError", "SubprocessIoc", "SoftIoc", "CaRepeater", "PortPool", "free_port", "udp_port_bound",
            "client_environment", "server_environment", "restore_environment", "unique_prefix",
            "GUARDED_ACF", "LOOPBACK", "READY_LINE"]
 
@@ -755,3 +755,23 @@ class SoftIoc(SubprocessIoc):
 def _remove_tree(folder: str) -> None:
     import shutil
     shutil.rmtree(folder, ignore_errors=True)
+
+
+class CaRepeater(SubprocessIoc):
+    """A CA repeater (``python -m epics.cli.carepeater``) on ``repeater_port``, in a subprocess.
+
+    libca starts a repeater by itself when its first context finds none, and that one outlives
+    every test and benchmark. Running one here first, on the same port as the clients and IOCs,
+    keeps beacons flowing (clients notice restarted IOCs) and ends with its owner.
+
+    >>> port = free_port()
+    >>> with CaRepeater(port), SoftIoc('record(ao, "$(P)x") {}', macros={"P": unique_prefix()},
+    ...                                repeater_port=port) as ioc:
+    ...     pass   # a client with ioc.client_env() uses this repeater
+    """
+
+    def __init__(self, repeater_port: int, **kwargs) -> None:
+        kwargs.setdefault("name", "caRepeater")
+        kwargs.setdefault("start_timeout", 20.0)
+        super().__init__([sys.executable, "-m", "epics.cli.carepeater"], port=repeater_port,
+                         repeater_port=repeater_port, ready="udp", **kwargs)

@@ -39,12 +39,11 @@ from __future__ import annotations
 
 import atexit
 import logging
-import sys
 from typing import Callable, List, Optional, Tuple
 
 import pytest
 
-from .ioc import (IocError, PortPool, SoftIoc, SubprocessIoc, restore_environment,
+from .ioc import (CaRepeater, IocError, PortPool, SoftIoc, SubprocessIoc, restore_environment,
                   unique_prefix)
 
 __all__ = ["EpicsTestSession", "get_session"]
@@ -72,10 +71,7 @@ class EpicsTestSession:
 
     def start_repeater(self) -> None:
         """Run a CA repeater on the session's repeater port (best effort)."""
-        repeater = SubprocessIoc([sys.executable, "-m", "epics.cli.carepeater"],
-                                 port=self.pool.repeater_port,
-                                 repeater_port=self.pool.repeater_port, ready="udp",
-                                 start_timeout=20.0, name="caRepeater")
+        repeater = CaRepeater(self.pool.repeater_port)
         try:
             repeater.start()
         except IocError as exc:
