@@ -241,20 +241,25 @@ QUICK = frozenset({
     "ca_write_access", "ca_state", "ca_puser", "ca_current_context", "ca_message", "ca_version",
     "ca_preemtive_callback_is_enabled", "ca_evid_to_chid", "ca_host_minor_protocol",
     "ca_search_attempts", "ca_beacon_period", "ca_receive_watchdog_delay",
+    "evbuf_control_pending",
 })
 
-# The monitor-event buffer (epics/_evbuf.c): libca's threads append subscription updates to it
-# without taking the GIL; the dispatcher thread takes them in batches. Optional: when it is not
-# built, monitors fall back to a Python callback per event.
+# The event buffer (epics/_evbuf.c): libca's threads append subscription updates, connection and
+# access changes and get answers to it without taking the GIL; the dispatcher thread takes them
+# in batches. Optional: when it is not built, Python callbacks (one per event) do the same.
 EVBUF_PROTOTYPES: List[Prototype] = [
     # int evbuf_init(const unsigned short *dbr_size, const unsigned short *dbr_value_size);
     ("evbuf_init", c_int, [c_void_p, c_void_p], None),
-    # void evbuf_event_callback(struct event_handler_args args);  (given to libca, not called)
-    # char *evbuf_take(char *spare, size_t spare_capacity, size_t *length, size_t *capacity);
-    ("evbuf_take", c_void_p, [c_void_p, ctypes.c_size_t, POINTER(ctypes.c_size_t),
+    # given to libca, never called from Python: evbuf_event_callback and evbuf_get_callback
+    # (struct event_handler_args), evbuf_connection_callback, evbuf_access_callback
+    # char *evbuf_take(int queue, char *spare, size_t spare_capacity, size_t *length,
+    #                  size_t *capacity);  queue 0: monitor updates, 1: control records
+    ("evbuf_take", c_void_p, [c_int, c_void_p, ctypes.c_size_t, POINTER(ctypes.c_size_t),
                               POINTER(ctypes.c_size_t)], None),
-    # int evbuf_wait(double timeout);  blocks: called with the GIL released
-    ("evbuf_wait", c_int, [c_double], None),
+    # int evbuf_wait(double timeout, int control_only);  blocks: called with the GIL released
+    ("evbuf_wait", c_int, [c_double, c_int], None),
+    # int evbuf_control_pending(void);
+    ("evbuf_control_pending", c_int, [], None),
     # void evbuf_wake(void);
     ("evbuf_wake", None, [], None),
     # void evbuf_stop(void);
@@ -300,9 +305,9 @@ def load_evbuf() -> Optional[ctypes.CDLL]:
         return None
     try:
         evbuf = ctypes.CDLL(path)
-    except OSError:
+        _apply(evbuf, EVBUF_PROTOTYPES, quick=ctypes.PyDLL(path))
+    except (OSError, AttributeError):   # AttributeError: a build of an older _evbuf.c
         return None
-    _apply(evbuf, EVBUF_PROTOTYPES)
     sizes = (ctypes.c_ushort * 39).in_dll(lib, "dbr_size")
     value_sizes = (ctypes.c_ushort * 39).in_dll(lib, "dbr_value_size")
     evbuf.evbuf_init(ctypes.addressof(sizes), ctypes.addressof(value_sizes))

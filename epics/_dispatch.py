@@ -7,10 +7,16 @@ Which thread runs what:
   buffer in batches and converts and delivers every update in it, holding the GIL once per batch
   rather than once per event. (Without the compiled buffer, ``_on_event`` below does the same
   per event from libca's thread, which is slower under load.)
-* libca's threads also call the module-level thunks below (``_on_connection``, ``_on_access``,
-  ``_on_get``, ``_on_put``, ``_on_exception``). They do the minimum: look up the operation by the
-  ``usr`` handle or chid, copy the data out of libca's buffer, set internal completions, and
-  enqueue the user-facing work. They never run user code and never block.
+* Connection and access-rights changes and the answers of gets (up to
+  :data:`BUFFERED_GET_MAX_ELEMENTS` elements) take the buffer's second queue, the control queue,
+  the same way. The dispatcher applies it before the monitor updates and between chunks of them
+  (set the channel state, fill the get, wake the waiting thread, queue the user callbacks), and
+  also while a user callback on it waits for a connection or a get (``wait_in_dispatcher``).
+* libca's threads call the module-level thunks below for puts, exceptions, bigger gets, and
+  everything when the buffer is not built (``_on_connection``, ``_on_access``, ``_on_get``,
+  ``_on_put``, ``_on_exception``). They do the minimum: look up the operation by the ``usr``
+  handle or chid, copy the data out of libca's buffer, set internal completions, and enqueue the
+  user-facing work. They never run user code and never block.
 * One dispatcher thread (``epics-callbacks``) runs the enqueued work in arrival order: user
   callbacks for monitors, connections, access rights and put completion. A callback that raises is
   logged (logger ``epics.callbacks``) and the next one runs. Blocking CA calls made from a
@@ -31,6 +37,7 @@ import logging
 import struct
 import threading
 from _thread import allocate_lock as _allocate_lock
+from time import monotonic as _monotonic
 from typing import Any, Callable, Dict, Optional
 
 from . import _cadef, _context, dbr
@@ -94,13 +101,64 @@ _HEADER = struct.Struct("=QiiiIQ")   # evbuf_header of _evbuf.c: usr, type, coun
 _HEADER_SIZE = _HEADER.size
 
 
+#: Queues of _evbuf.c, and the record types of its control queue that are not get answers.
+_MONITORS, _CONTROL = 0, 1
+_RECORD_CONNECTION, _RECORD_ACCESS = -1, -2
+#: Bytes of monitor updates delivered between two looks at the control queue, so that a
+#: connection or a get answer does not wait behind a long backlog of updates.
+_CONTROL_CHECK_BYTES = 1 << 16
+
+
+def _apply_control_batch(address: int, length: int) -> None:
+    """Apply every record of one buffer taken from the control queue: connection and access
+    changes (which set the channel's state and queue its user callbacks) and get answers."""
+    raw = (ctypes.c_char * length).from_address(address)
+    unpack = _HEADER.unpack_from
+    offset = 0
+    while offset < length:
+        usr, dbrtype, count, status, nbytes, _ = unpack(raw, offset)
+        data = offset + _HEADER_SIZE
+        offset = data + ((nbytes + 7) & -8)
+        try:
+            if dbrtype == _RECORD_CONNECTION:
+                channel = channels.get(usr)
+                # unknown: ca_create_channel has not returned yet; it reads the state itself
+                if channel is not None:
+                    channel.connection_changed(count == dbr.OP_CONN_UP)
+            elif dbrtype == _RECORD_ACCESS:
+                channel = channels.get(usr)
+                if channel is not None:
+                    channel.access_changed(bool(count & 1), bool(count & 2))
+            else:
+                operation = operations.pop(usr, None)
+                if operation is not None:
+                    _finish_get(operation, status, dbrtype, count,
+                                lambda: dbr.make_buffer_reader(dbrtype, count,
+                                                               operation.as_numpy)(raw, data))
+        except Exception:
+            log.exception("applying a connection, access or get record failed")
+
+
+def take_control() -> None:
+    """Apply what waits in the control queue now (dispatcher thread, or a polling thread with
+    non-preemptive callbacks)."""
+    if _control_taker is not None:
+        _control_taker.take_and_deliver()
+
+
 def _deliver_batch(address: int, length: int) -> None:
     """Convert and deliver every monitor update of one buffer taken from the event buffer."""
     raw = (ctypes.c_char * length).from_address(address)
     unpack = _HEADER.unpack_from
     subs = subscriptions
     offset = 0
+    look_at_control = _CONTROL_CHECK_BYTES
+    control_pending = _evbuf.evbuf_control_pending if _evbuf is not None else None
     while offset < length:
+        if offset >= look_at_control:
+            look_at_control = offset + _CONTROL_CHECK_BYTES
+            if control_pending is not None and control_pending():
+                take_control()
         usr, dbrtype, count, status, nbytes, _ = unpack(raw, offset)
         data = offset + _HEADER_SIZE
         offset = data + ((nbytes + 7) & -8)
@@ -125,21 +183,25 @@ _KEEP_BUFFER_BYTES = 1 << 20
 
 
 class _BatchTaker:
-    """Swaps buffers with ``_evbuf.c`` and delivers what it takes (one per consumer thread)."""
+    """Swaps buffers with one queue of ``_evbuf.c`` and delivers what it takes (one consumer
+    thread at a time: the dispatcher, or the polling thread without one)."""
 
-    def __init__(self, evbuf: ctypes.CDLL) -> None:
+    def __init__(self, evbuf: ctypes.CDLL, queue: int,
+                 deliver: Callable[[int, int], None]) -> None:
         self.evbuf = evbuf
+        self.queue = queue
+        self.deliver = deliver
         self.spare: Optional[int] = None
         self.spare_capacity = 0
         self.length = ctypes.c_size_t()
         self.capacity = ctypes.c_size_t()
 
     def take_and_deliver(self) -> int:
-        taken = self.evbuf.evbuf_take(self.spare, self.spare_capacity,
+        taken = self.evbuf.evbuf_take(self.queue, self.spare, self.spare_capacity,
                                       ctypes.byref(self.length), ctypes.byref(self.capacity))
         length = self.length.value
         if length:
-            _deliver_batch(taken, length)
+            self.deliver(taken, length)
             capacity = self.capacity.value
             if capacity > _KEEP_BUFFER_BYTES and capacity > 4 * length:
                 # a backlog made this buffer big; give the memory back rather than keep it
@@ -217,32 +279,74 @@ def _attach_dispatcher() -> None:
 
 def _dispatch_with_evbuf(evbuf: ctypes.CDLL) -> None:
     _attach_dispatcher()
-    taker = _BatchTaker(evbuf)
     while not _stopping:
         drain()
         _flush_if_pending()
         _run_idle_hooks()
-        if evbuf.evbuf_wait(_IDLE_PERIOD):
+        if evbuf.evbuf_wait(_IDLE_PERIOD, 0):
+            take_control()
             drain()
-            taker.take_and_deliver()
+            _batch_taker.take_and_deliver()
+
+
+def wait_in_dispatcher(flag: "Flag", timeout: Optional[float]) -> bool:
+    """Wait for ``flag`` on the dispatcher thread (a user callback waits for a connection or a
+    get): what would set it arrives in the control queue, which only this thread takes, so take
+    it meanwhile. Monitor updates wait until the callback returns."""
+    deadline = None if timeout is None else _monotonic() + timeout
+    while not flag.is_set():
+        take_control()
+        if flag.is_set():
+            return True
+        remaining = _IDLE_PERIOD if deadline is None else min(_IDLE_PERIOD,
+                                                                deadline - _monotonic())
+        if remaining <= 0 or _stopping:
+            return flag.is_set()
+        _evbuf.evbuf_wait(remaining, 1)
+    return True
 
 
 _batch_taker: Optional[_BatchTaker] = None
+_control_taker: Optional[_BatchTaker] = None
 
 
 def event_callback() -> Any:
     """The C callback to give ``ca_create_subscription``: the event buffer's if it is built."""
-    if _evbuf is not None:
-        return _EVBUF_CALLBACK
-    return EVENT_THUNK
+    return _EVBUF_CALLBACK if _evbuf is not None else EVENT_THUNK
+
+
+def connection_callback() -> Any:
+    """The connection handler to give ``ca_create_channel``."""
+    return _EVBUF_CONNECTION if _evbuf is not None else CONNECTION_THUNK
+
+
+def access_callback() -> Any:
+    """The handler to give ``ca_replace_access_rights_event``."""
+    return _EVBUF_ACCESS if _evbuf is not None else ACCESS_THUNK
+
+
+#: Gets of more elements than this are answered by the Python thunk, straight from libca's
+#: buffer: through the control queue a big array would be copied once more.
+BUFFERED_GET_MAX_ELEMENTS = 4096
+
+
+def get_callback(count: int) -> Any:
+    """The callback to give ``ca_array_get_callback`` for a get of ``count`` elements."""
+    if _evbuf is not None and count <= BUFFERED_GET_MAX_ELEMENTS:
+        return _EVBUF_GET
+    return GET_THUNK
 
 
 _EVBUF_CALLBACK: Any = None
+_EVBUF_GET: Any = None
+_EVBUF_CONNECTION: Any = None
+_EVBUF_ACCESS: Any = None
 
 
 def start(preemptive: bool = True) -> None:
     """Connect the event buffer and start the dispatcher thread (if callbacks are preemptive)."""
-    global _thread, _evbuf, _EVBUF_CALLBACK, _batch_taker, _stopping
+    global _thread, _evbuf, _EVBUF_CALLBACK, _EVBUF_GET, _EVBUF_CONNECTION, _EVBUF_ACCESS
+    global _batch_taker, _control_taker, _stopping
     with _thread_lock:
         if _evbuf is None:
             evbuf = _cadef.load_evbuf()
@@ -251,7 +355,13 @@ def start(preemptive: bool = True) -> None:
                          "updates take the slower pure-Python path")
             else:
                 _EVBUF_CALLBACK = ctypes.cast(evbuf.evbuf_event_callback, _cadef.EventCallback)
-                _batch_taker = _BatchTaker(evbuf)
+                _EVBUF_GET = ctypes.cast(evbuf.evbuf_get_callback, _cadef.EventCallback)
+                _EVBUF_CONNECTION = ctypes.cast(evbuf.evbuf_connection_callback,
+                                                _cadef.ConnectionCallback)
+                _EVBUF_ACCESS = ctypes.cast(evbuf.evbuf_access_callback,
+                                            _cadef.AccessRightsCallback)
+                _batch_taker = _BatchTaker(evbuf, _MONITORS, _deliver_batch)
+                _control_taker = _BatchTaker(evbuf, _CONTROL, _apply_control_batch)
                 _evbuf = evbuf
         _stopping = False
         if not preemptive or (_thread is not None and _thread.is_alive()):
@@ -293,6 +403,7 @@ def drain(max_items: int = 100000) -> int:
         done += 1
     if threading.get_ident() != _dispatcher_ident:
         if _batch_taker is not None:
+            take_control()
             _batch_taker.take_and_deliver()
         if _thread is None or not _thread.is_alive():
             _run_idle_hooks()
@@ -410,14 +521,19 @@ def _on_get(args: _cadef.event_handler_args) -> None:
     operation = _forget_operation(args)
     if operation is None or _context._state.finalized:
         return
-    status = args.status
+    _finish_get(operation, args.status, args.type, args.count,
+                lambda: dbr.make_reader(args.type, args.count, operation.as_numpy)(args.dbr))
+
+
+def _finish_get(operation: "Operation", status: int, dbrtype: int, count: int,
+                read: Callable[[], tuple]) -> None:
+    """Fill a get operation with libca's answer (``read()`` converts it) and wake its waiter."""
     operation.status = status
-    operation.count = args.count
-    operation.type = args.type
+    operation.count = count
+    operation.type = dbrtype
     if status == ECA.NORMAL:
         try:
-            operation.value, operation.meta = dbr.make_reader(
-                args.type, args.count, operation.as_numpy)(args.dbr)
+            operation.value, operation.meta = read()
         except Exception as exc:  # a buffer we cannot convert: report it to the waiter
             operation.status = ECA.BADTYPE
             operation.value = exc

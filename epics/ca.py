@@ -130,9 +130,12 @@ class _Channel:
                 f"failures={self.failures} callbacks={len(self.callbacks)} "
                 f"access_callbacks={len(self.access_event_callback)} chid={self.chid_int}>")
 
-    # called on libca's thread: record, wake waiters, hand user callbacks to the dispatcher
+    # called on the dispatcher (or libca's) thread: record, wake waiters, queue user callbacks
     def connection_changed(self, up: bool) -> None:
-        self.conn = up
+        with _connection_lock:   # create_channel may report the same connection: once only
+            if up == self.conn:
+                return
+            self.conn = up
         self.ts = time.time()
         if up:
             self.failures = 0
@@ -211,6 +214,7 @@ class Subscription(tuple):
 _cache: Dict[Optional[int], Dict[str, _Channel]] = {}
 #: chid -> _Channel (PyEpics's ``_chid_cache``); the same dict the C callbacks look in.
 _chid_cache: Dict[int, _Channel] = _dispatch.channels
+_connection_lock = threading.Lock()
 _sg_buffers: Dict[int, list] = {}
 _clear_cache_callbacks: Dict[int, Callable[[], None]] = {}
 _create_lock = threading.RLock()
@@ -283,6 +287,8 @@ def _wait(event: threading.Event, timeout: Optional[float]) -> bool:
     if event.is_set():
         return True
     if _context.is_preemptive():
+        if _dispatch.in_dispatcher() and _dispatch.using_event_buffer():
+            return _dispatch.wait_in_dispatcher(event, timeout)
         return event.wait(timeout)
     deadline = time.monotonic() + (timeout if timeout is not None else 1e9)
     lib = _ensure()
@@ -567,7 +573,7 @@ def create_channel(pvname: str, connect: bool = False, auto_cb: bool = True,
             _dispatch.pending_channels[handle] = channel
             chid = ctypes.c_void_p()
             try:
-                lib.ca_create_channel(pvname.encode("utf-8"), _dispatch.CONNECTION_THUNK,
+                lib.ca_create_channel(pvname.encode("utf-8"), _dispatch.connection_callback(),
                                       handle, 0, ctypes.byref(chid))
             finally:
                 _dispatch.pending_channels.pop(handle, None)
@@ -575,7 +581,7 @@ def create_channel(pvname: str, connect: bool = False, auto_cb: bool = True,
             _chid_cache[chid.value] = channel
             per_context[pvname] = channel
             # connection may have happened before the chid was known: state is authoritative
-            if lib.ca_state(chid.value) == dbr.CS_CONN and not channel.conn:
+            if lib.ca_state(chid.value) == dbr.CS_CONN:
                 channel.connection_changed(True)
     if not is_new and callable(callback) and callback not in channel.callbacks:
         channel.callbacks.append(callback)
@@ -675,7 +681,7 @@ def replace_access_rights_event(chid: ChidLike,
     chid, channel = _channel(chid)
     if callback is not None and callback not in channel.access_event_callback:
         channel.access_event_callback.append(callback)
-    _ensure().ca_replace_access_rights_event(chid, _dispatch.ACCESS_THUNK)
+    _ensure().ca_replace_access_rights_event(chid, _dispatch.access_callback())
 
 
 def _listen(chid: ChidLike, listener: Any) -> _Channel:
@@ -684,7 +690,7 @@ def _listen(chid: ChidLike, listener: Any) -> _Channel:
     Returns the channel record. :func:`_unlisten` undoes it."""
     chid, channel = _channel(chid)
     channel.listeners.append(listener)
-    _ensure().ca_replace_access_rights_event(chid, _dispatch.ACCESS_THUNK)
+    _ensure().ca_replace_access_rights_event(chid, _dispatch.access_callback())
     return channel
 
 
@@ -818,7 +824,9 @@ def get_with_metadata(chid: ChidLike, ftype: Optional[int] = None, count: Option
     operation.chid = chid
     _dispatch.operations[handle] = operation
     try:
-        lib.ca_array_get_callback(ftype, count, chid, _dispatch.GET_THUNK, handle)
+        lib.ca_array_get_callback(ftype, count, chid,
+                                  _dispatch.get_callback(count or lib.ca_element_count(chid)),
+                                  handle)
     except CANotConnectedError:   # disconnected since the check above: as if it never was
         _dispatch.operations.pop(handle, None)
         return None
@@ -915,9 +923,10 @@ def _get_many(chids: List[int], count: Optional[int], as_numpy: bool, as_string:
         operation.chid = chid
         handle = _dispatch.new_handle()
         _dispatch.operations[handle] = operation
+        wanted = min(count, nelm) if count else 0
         try:
-            lib.ca_array_get_callback(ftype, min(count, nelm) if count else 0, chid,
-                                      _dispatch.GET_THUNK, handle)
+            lib.ca_array_get_callback(ftype, wanted, chid,
+                                      _dispatch.get_callback(wanted or nelm), handle)
         except ChannelAccessException:
             _dispatch.operations.pop(handle, None)
             pending.append(None)
