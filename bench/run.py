@@ -122,6 +122,9 @@ METRICS = [
     Metric("mem_per_pv", "RSS per monitored PV", "kB", 1.0, True,
            ("monitor", "rss_kb_per_pv"), ("monitor", "rss_kb_per_pv"),
            "<= PyEpics", _ratio_at_most(1.0, "pyepics")),
+    Metric("mem_per_pv_end", "RSS per monitored PV, end of window", "kB", 1.0, True,
+           ("monitor", "rss_kb_per_pv_end"), ("monitor", "rss_kb_per_pv_end"),
+           "<= PyEpics", _ratio_at_most(1.0, "pyepics")),
 ]
 
 
@@ -296,7 +299,7 @@ def summary(result: dict) -> str:
     keys = [k for k in ("import_s", "context_s", "caget_many_s", "connect_read_s", "connect_s",
                         "connected", "values", "read_median_s", "pv_get_median_s",
                         "caget_median_s", "data_ok", "events", "delivered_fraction",
-                        "cpu_us_per_event", "rss_kb_per_pv", "warning") if k in result]
+                        "cpu_us_per_event", "rss_kb_per_pv", "rss_kb_per_pv_end", "warning") if k in result]
     return " ".join(f"{k}={_short(result[k])}" for k in keys)
 
 

@@ -222,6 +222,7 @@ def run_monitor(args) -> dict:
     time.sleep(args.seconds)
     w1, c1 = time.perf_counter(), time.process_time()
     e1, s1 = _sample(slots)
+    rss2 = rss_kb()
     events, window, cpu, produced = e1 - e0, w1 - w0, c1 - c0, _produced(s0, s1)
     return {"n": args.n, "connected": connected, "first_events": first,
             "connect_s": connect_s, "window_s": window, "events": events,
@@ -229,7 +230,8 @@ def run_monitor(args) -> dict:
             "cpu_us_per_event": 1e6 * cpu / events if events else None,
             "produced": produced, "delivered_fraction": events / produced if produced else None,
             "expected_events": args.n * RATE_PER_RECORD * window,
-            "rss_kb_per_pv": (rss1 - rss0) / args.n, **_library_info(epics)}
+            "rss_kb_per_pv": (rss1 - rss0) / args.n,
+            "rss_kb_per_pv_end": (rss2 - rss0) / args.n, **_library_info(epics)}
 
 
 def _plain(obj):

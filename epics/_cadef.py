@@ -241,7 +241,6 @@ QUICK = frozenset({
     "ca_write_access", "ca_state", "ca_puser", "ca_current_context", "ca_message", "ca_version",
     "ca_preemtive_callback_is_enabled", "ca_evid_to_chid", "ca_host_minor_protocol",
     "ca_search_attempts", "ca_beacon_period", "ca_receive_watchdog_delay",
-    "evbuf_control_pending",
 })
 
 # The event buffer (epics/_evbuf.c): libca's threads append subscription updates, connection and
@@ -258,8 +257,8 @@ EVBUF_PROTOTYPES: List[Prototype] = [
                               POINTER(ctypes.c_size_t)], None),
     # int evbuf_wait(double timeout, int control_only);  blocks: called with the GIL released
     ("evbuf_wait", c_int, [c_double, c_int], None),
-    # int evbuf_control_pending(void);
-    ("evbuf_control_pending", c_int, [], None),
+    # void evbuf_consumer_waits(int waits);
+    ("evbuf_consumer_waits", None, [c_int], None),
     # void evbuf_wake(void);
     ("evbuf_wake", None, [], None),
     # void evbuf_stop(void);
@@ -268,8 +267,11 @@ EVBUF_PROTOTYPES: List[Prototype] = [
     ("evbuf_after_fork", None, [], None),
     # void evbuf_free(char *buffer);
     ("evbuf_free", None, [c_void_p], None),
-    # void evbuf_stats(uint64_t *events, uint64_t *peak_bytes, uint64_t *lost);
-    ("evbuf_stats", None, [POINTER(ctypes.c_uint64)] * 3, None),
+    # void evbuf_stats(uint64_t *events, uint64_t *peak_bytes, uint64_t *lost,
+    #                  uint64_t *held_back);
+    ("evbuf_stats", None, [POINTER(ctypes.c_uint64)] * 4, None),
+    # void evbuf_set_high_water(size_t bytes);
+    ("evbuf_set_high_water", None, [ctypes.c_size_t], None),
 ]
 
 _lib: Optional[ctypes.CDLL] = None

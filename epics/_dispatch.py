@@ -9,9 +9,9 @@ Which thread runs what:
   per event from libca's thread, which is slower under load.)
 * Connection and access-rights changes and the answers of gets (up to
   :data:`BUFFERED_GET_MAX_ELEMENTS` elements) take the buffer's second queue, the control queue,
-  the same way. The dispatcher applies it before the monitor updates and between chunks of them
-  (set the channel state, fill the get, wake the waiting thread, queue the user callbacks), and
-  also while a user callback on it waits for a connection or a get (``wait_in_dispatcher``).
+  the same way. A thread of its own (``epics-control``) applies it in batches: it sets the
+  channel state, fills the get, wakes the waiting thread and queues the user callbacks, never
+  running user code, so a reply is never kept waiting by monitor updates or a slow callback.
 * libca's threads call the module-level thunks below for puts, exceptions, bigger gets, and
   everything when the buffer is not built (``_on_connection``, ``_on_access``, ``_on_get``,
   ``_on_put``, ``_on_exception``). They do the minimum: look up the operation by the ``usr``
@@ -37,7 +37,6 @@ import logging
 import struct
 import threading
 from _thread import allocate_lock as _allocate_lock
-from time import monotonic as _monotonic
 from typing import Any, Callable, Dict, Optional
 
 from . import _cadef, _context, dbr
@@ -51,6 +50,7 @@ callback_log = logging.getLogger("epics.callbacks")
 _queue: "collections.deque[tuple]" = collections.deque()
 _wake = threading.Event()
 _thread: Optional[threading.Thread] = None
+_control_thread: Optional[threading.Thread] = None   # applies the control queue (evbuf only)
 _thread_lock = threading.Lock()
 _dispatcher_ident: Optional[int] = None
 
@@ -104,9 +104,6 @@ _HEADER_SIZE = _HEADER.size
 #: Queues of _evbuf.c, and the record types of its control queue that are not get answers.
 _MONITORS, _CONTROL = 0, 1
 _RECORD_CONNECTION, _RECORD_ACCESS = -1, -2
-#: Bytes of monitor updates delivered between two looks at the control queue, so that a
-#: connection or a get answer does not wait behind a long backlog of updates.
-_CONTROL_CHECK_BYTES = 1 << 16
 
 
 def _apply_control_batch(address: int, length: int) -> None:
@@ -140,10 +137,16 @@ def _apply_control_batch(address: int, length: int) -> None:
 
 
 def take_control() -> None:
-    """Apply what waits in the control queue now (dispatcher thread, or a polling thread with
+    """Apply what waits in the control queue now (the control thread, or a polling thread with
     non-preemptive callbacks)."""
     if _control_taker is not None:
         _control_taker.take_and_deliver()
+
+
+def _apply_control_forever(evbuf: ctypes.CDLL) -> None:
+    while not _stopping:
+        if evbuf.evbuf_wait(_IDLE_PERIOD, 1):
+            take_control()
 
 
 def _deliver_batch(address: int, length: int) -> None:
@@ -152,13 +155,7 @@ def _deliver_batch(address: int, length: int) -> None:
     unpack = _HEADER.unpack_from
     subs = subscriptions
     offset = 0
-    look_at_control = _CONTROL_CHECK_BYTES
-    control_pending = _evbuf.evbuf_control_pending if _evbuf is not None else None
     while offset < length:
-        if offset >= look_at_control:
-            look_at_control = offset + _CONTROL_CHECK_BYTES
-            if control_pending is not None and control_pending():
-                take_control()
         usr, dbrtype, count, status, nbytes, _ = unpack(raw, offset)
         data = offset + _HEADER_SIZE
         offset = data + ((nbytes + 7) & -8)
@@ -180,6 +177,23 @@ def _deliver_batch(address: int, length: int) -> None:
 
 #: A spare buffer bigger than this is freed once the backlog that grew it is gone.
 _KEEP_BUFFER_BYTES = 1 << 20
+#: Flow control: past this many bytes of monitor updates waiting (some 18,000 scalar updates),
+#: each further update makes libca's receive thread wait (up to 1 s) for the dispatcher to take
+#: them, so that the server keeps only the latest value of each subscription instead of this
+#: process buffering without bound when updates come faster than callbacks can take them.
+#: 0 turns it off (set before the first CA call).
+MONITOR_BACKLOG_BYTES = 1 << 20
+
+
+def event_buffer_stats() -> Dict[str, int]:
+    """Counters of the event buffer: monitor updates seen, the peak of bytes waiting, updates
+    lost to a failed allocation (0) and updates held back by flow control. Empty without it."""
+    if _evbuf is None:
+        return {}
+    counters = [ctypes.c_uint64() for _ in range(4)]
+    _evbuf.evbuf_stats(*[ctypes.byref(counter) for counter in counters])
+    return dict(zip(("events", "peak_bytes", "lost", "held_back"),
+                    (counter.value for counter in counters)))
 
 
 class _BatchTaker:
@@ -284,26 +298,19 @@ def _dispatch_with_evbuf(evbuf: ctypes.CDLL) -> None:
         _flush_if_pending()
         _run_idle_hooks()
         if evbuf.evbuf_wait(_IDLE_PERIOD, 0):
-            take_control()
             drain()
             _batch_taker.take_and_deliver()
 
 
-def wait_in_dispatcher(flag: "Flag", timeout: Optional[float]) -> bool:
-    """Wait for ``flag`` on the dispatcher thread (a user callback waits for a connection or a
-    get): what would set it arrives in the control queue, which only this thread takes, so take
-    it meanwhile. Monitor updates wait until the callback returns."""
-    deadline = None if timeout is None else _monotonic() + timeout
-    while not flag.is_set():
-        take_control()
-        if flag.is_set():
-            return True
-        remaining = _IDLE_PERIOD if deadline is None else min(_IDLE_PERIOD,
-                                                                deadline - _monotonic())
-        if remaining <= 0 or _stopping:
-            return flag.is_set()
-        _evbuf.evbuf_wait(remaining, 1)
-    return True
+def wait_in_dispatcher(flag: Any, timeout: Optional[float]) -> bool:
+    """Wait for ``flag`` on the dispatcher thread (a user callback waits for a reply): flow
+    control is paused meanwhile, since the reply may come through a libca thread that it
+    holds back."""
+    _evbuf.evbuf_consumer_waits(1)
+    try:
+        return flag.wait(timeout)
+    finally:
+        _evbuf.evbuf_consumer_waits(0)
 
 
 _batch_taker: Optional[_BatchTaker] = None
@@ -346,7 +353,7 @@ _EVBUF_ACCESS: Any = None
 def start(preemptive: bool = True) -> None:
     """Connect the event buffer and start the dispatcher thread (if callbacks are preemptive)."""
     global _thread, _evbuf, _EVBUF_CALLBACK, _EVBUF_GET, _EVBUF_CONNECTION, _EVBUF_ACCESS
-    global _batch_taker, _control_taker, _stopping
+    global _batch_taker, _control_taker, _stopping, _control_thread
     with _thread_lock:
         if _evbuf is None:
             evbuf = _cadef.load_evbuf()
@@ -360,6 +367,7 @@ def start(preemptive: bool = True) -> None:
                                                 _cadef.ConnectionCallback)
                 _EVBUF_ACCESS = ctypes.cast(evbuf.evbuf_access_callback,
                                             _cadef.AccessRightsCallback)
+                evbuf.evbuf_set_high_water(MONITOR_BACKLOG_BYTES)
                 _batch_taker = _BatchTaker(evbuf, _MONITORS, _deliver_batch)
                 _control_taker = _BatchTaker(evbuf, _CONTROL, _apply_control_batch)
                 _evbuf = evbuf
@@ -367,6 +375,11 @@ def start(preemptive: bool = True) -> None:
         if not preemptive or (_thread is not None and _thread.is_alive()):
             return
         if _evbuf is not None:
+            if _control_thread is None or not _control_thread.is_alive():
+                _control_thread = threading.Thread(target=_apply_control_forever,
+                                                   args=(_evbuf,), name="epics-control",
+                                                   daemon=True)
+                _control_thread.start()
             _thread = threading.Thread(target=_dispatch_with_evbuf, args=(_evbuf,),
                                        name="epics-callbacks", daemon=True)
         else:
@@ -613,7 +626,7 @@ PRINTF_THUNK = _cadef.PrintfCallback(_on_printf)
 def forget_all() -> None:
     """Drop every registry entry (after fork: the handles belong to a dead context, and the
     dispatcher thread did not survive, so its wake-up event is made anew)."""
-    global _wake, _thread
+    global _wake, _thread, _control_thread
     channels.clear()
     pending_channels.clear()
     operations.clear()
@@ -621,6 +634,7 @@ def forget_all() -> None:
     _queue.clear()
     _wake = threading.Event()
     _thread = None
+    _control_thread = None
     if _evbuf is not None:
         _evbuf.evbuf_after_fork()
 

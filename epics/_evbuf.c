@@ -14,10 +14,10 @@
  *
  * A second queue, CONTROL, takes what other threads wait for: connection and access-rights
  * changes (evbuf_connection_callback, evbuf_access_callback) and the answers of gets
- * (evbuf_get_callback). The dispatcher takes it before the monitor queue and also while a user
- * callback running on it waits for a connection or a get (evbuf_wait with control_only), so
- * neither waits behind a backlog of monitor updates, and none of it takes the GIL in libca's
- * threads either (10,000 channels connect and answer without 20,000 GIL hand-offs).
+ * (evbuf_get_callback). A thread of its own takes it (evbuf_wait with control_only), never
+ * running user code, so nothing waits behind a backlog of monitor updates or a slow callback,
+ * and none of it takes the GIL in libca's threads either (10,000 channels connect and answer
+ * without 20,000 GIL hand-offs).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -33,6 +33,7 @@ typedef CONDITION_VARIABLE evbuf_cond;
 #  define MUTEX_UNLOCK(m) ReleaseSRWLockExclusive(m)
 #  define COND_INIT(c) InitializeConditionVariable(c)
 #  define COND_SIGNAL(c) WakeConditionVariable(c)
+#  define COND_BROADCAST(c) WakeAllConditionVariable(c)
 #else
 #  include <errno.h>
 #  include <pthread.h>
@@ -46,6 +47,7 @@ typedef pthread_cond_t evbuf_cond;
 #  define MUTEX_UNLOCK(m) pthread_mutex_unlock(m)
 #  define COND_INIT(c) pthread_cond_init((c), NULL)
 #  define COND_SIGNAL(c) pthread_cond_signal(c)
+#  define COND_BROADCAST(c) pthread_cond_broadcast(c)
 #endif
 
 /* struct event_handler_args of cadef.h */
@@ -93,21 +95,35 @@ typedef struct {
 } queue_t;
 
 static evbuf_mutex lock;
-static evbuf_cond ready;
+static evbuf_cond ready;               /* the monitor consumer waits on it for updates */
+static evbuf_cond ready_control;       /* the control consumer waits on it for records */
+static evbuf_cond space;               /* libca's threads wait on it for a backlog to shrink */
+/* Flow control: past this many bytes of monitor updates waiting, an update waits (up to
+   BACKPRESSURE_WAIT seconds) for the consumer to take the queue. libca's receive thread then
+   reads the socket more slowly and the server, as CA intends for a slow client, keeps only the
+   latest value of each subscription in its queue: memory and latency stay bounded when updates
+   come faster than Python can take them. 0: no limit. Not applied while the monitor consumer
+   waits for a reply itself (consumer_waits): that reply may come through the held thread. */
+static size_t high_water = 0;
+static int consumer_waits = 0;
+#define BACKPRESSURE_WAIT 1.0   /* a safety valve: the consumer takes the queue much sooner */
 static queue_t queues[NQUEUES];
-static int sleeping = 0;              /* the consumer waits: 1 for any queue, 2 for CONTROL */
+static int sleeping = 0;              /* the monitor consumer waits in evbuf_wait */
+static int sleeping_control = 0;      /* the control consumer waits in evbuf_wait */
 static int woken = 0;                 /* evbuf_wake was called: the consumer has other work */
 static int initialised = 0;
 static int stopped = 0;
 static const unsigned short *size_table = NULL;        /* libca's dbr_size[] */
 static const unsigned short *value_size_table = NULL;  /* libca's dbr_value_size[] */
-static uint64_t events_total = 0, bytes_peak = 0, failed = 0;
+static uint64_t events_total = 0, bytes_peak = 0, failed = 0, throttled = 0;
 
 EVBUF_API int evbuf_init(const unsigned short *dbr_size, const unsigned short *dbr_value_size)
 {
     if (!initialised) {
         MUTEX_INIT(&lock);
         COND_INIT(&ready);
+        COND_INIT(&ready_control);
+        COND_INIT(&space);
         initialised = 1;
     }
     size_table = dbr_size;
@@ -123,6 +139,31 @@ static size_t dbr_bytes(long type, long count)
     if (count == 0)
         return size_table[type];
     return (size_t)size_table[type] + (size_t)(count - 1) * value_size_table[type];
+}
+
+/* Wait on `cond` (lock held) for at most `timeout` seconds. */
+static void timed_wait(evbuf_cond *cond, double timeout)
+{
+#ifdef _WIN32
+    SleepConditionVariableSRW(cond, &lock, (DWORD)(timeout * 1000.0), 0);
+#else
+    struct timeval now;
+    struct timespec until;
+    gettimeofday(&now, NULL);
+    double seconds = (double)now.tv_sec + now.tv_usec * 1e-6 + timeout;
+    until.tv_sec = (time_t)seconds;
+    until.tv_nsec = (long)((seconds - (double)until.tv_sec) * 1e9);
+    pthread_cond_timedwait(cond, &lock, &until);
+#endif
+}
+
+/* Flow control of the monitor queue (lock held): see high_water. */
+static void wait_for_space(queue_t *queue)
+{
+    if (!high_water || queue->filled < high_water || consumer_waits || stopped)
+        return;
+    throttled++;
+    timed_wait(&space, BACKPRESSURE_WAIT);
 }
 
 static int reserve(queue_t *queue, size_t more)
@@ -148,6 +189,8 @@ static void append(int which, uint64_t usr, long type, long count, int status, c
     queue_t *queue = &queues[which];
     size_t record = sizeof(evbuf_header) + ((nbytes + 7u) & ~(size_t)7u);
     MUTEX_LOCK(&lock);
+    if (which == MONITORS)
+        wait_for_space(queue);
     if (stopped) {
         MUTEX_UNLOCK(&lock);
         return;
@@ -172,9 +215,12 @@ static void append(int which, uint64_t usr, long type, long count, int status, c
         if (queue->filled > bytes_peak)
             bytes_peak = queue->filled;
     }
-    if (sleeping == 1 || (sleeping == 2 && which == CONTROL)) {
+    if (which == MONITORS && sleeping) {
         sleeping = 0;
         COND_SIGNAL(&ready);
+    } else if (which == CONTROL && sleeping_control) {
+        sleeping_control = 0;
+        COND_SIGNAL(&ready_control);
     }
     MUTEX_UNLOCK(&lock);
 }
@@ -234,50 +280,48 @@ EVBUF_API char *evbuf_take(int which, char *spare, size_t spare_capacity, size_t
     queue->filling = spare;
     queue->capacity = spare ? spare_capacity : 0;
     queue->filled = 0;
+    if (queue == &queues[MONITORS])
+        COND_BROADCAST(&space);
     MUTEX_UNLOCK(&lock);
     return taken;
 }
 
-/* Whether the control queue has records (a cheap check between monitor updates). */
-EVBUF_API int evbuf_control_pending(void)
-{
-    return queues[CONTROL].filled != 0;   /* a stale answer only delays the take a little */
-}
-
-/* Block (without the GIL: ctypes releases it) until records are waiting (in the control queue
-   only, with control_only) or timeout seconds pass. Returns 1 when records are waiting (or
-   evbuf_wake was called, unless control_only), 0 on timeout or after evbuf_stop. */
+/* Block (without the GIL: ctypes releases it) until records are waiting or timeout seconds
+   pass: monitor updates (or an evbuf_wake) for the monitor consumer, control records with
+   control_only for the control consumer. Returns 1 when there is something to take, 0 on timeout
+   or after evbuf_stop. */
 EVBUF_API int evbuf_wait(double timeout, int control_only)
 {
     int result;
     MUTEX_LOCK(&lock);
-    if (control_only)
-        result = queues[CONTROL].filled != 0;
-    else
-        result = queues[CONTROL].filled != 0 || queues[MONITORS].filled != 0 || woken;
-    if (!result && !stopped) {
-        sleeping = control_only ? 2 : 1;
-#ifdef _WIN32
-        SleepConditionVariableSRW(&ready, &lock, (DWORD)(timeout * 1000.0), 0);
-#else
-        struct timeval now;
-        struct timespec until;
-        gettimeofday(&now, NULL);
-        double seconds = (double)now.tv_sec + now.tv_usec * 1e-6 + timeout;
-        until.tv_sec = (time_t)seconds;
-        until.tv_nsec = (long)((seconds - (double)until.tv_sec) * 1e9);
-        pthread_cond_timedwait(&ready, &lock, &until);
-#endif
-        sleeping = 0;
-    }
     if (control_only) {
+        if (queues[CONTROL].filled == 0 && !stopped) {
+            sleeping_control = 1;
+            timed_wait(&ready_control, timeout);
+            sleeping_control = 0;
+        }
         result = queues[CONTROL].filled != 0;
     } else {
-        result = queues[CONTROL].filled != 0 || queues[MONITORS].filled != 0 || woken;
+        if (queues[MONITORS].filled == 0 && !woken && !stopped) {
+            sleeping = 1;
+            timed_wait(&ready, timeout);
+            sleeping = 0;
+        }
+        result = queues[MONITORS].filled != 0 || woken;
         woken = 0;
     }
     MUTEX_UNLOCK(&lock);
     return result;
+}
+
+/* The monitor consumer starts (1) or stops (0) waiting for a reply: flow control pauses. */
+EVBUF_API void evbuf_consumer_waits(int waits)
+{
+    MUTEX_LOCK(&lock);
+    consumer_waits = waits;
+    if (waits)
+        COND_BROADCAST(&space);
+    MUTEX_UNLOCK(&lock);
 }
 
 /* Make the consumer's evbuf_wait return now (the dispatcher has Python work queued). */
@@ -285,7 +329,7 @@ EVBUF_API void evbuf_wake(void)
 {
     MUTEX_LOCK(&lock);
     woken = 1;
-    if (sleeping == 1) {
+    if (sleeping) {
         sleeping = 0;
         COND_SIGNAL(&ready);
     }
@@ -298,9 +342,13 @@ EVBUF_API void evbuf_after_fork(void)
 {
     MUTEX_INIT(&lock);
     COND_INIT(&ready);
+    COND_INIT(&ready_control);
+    COND_INIT(&space);
     queues[MONITORS].filled = 0;
     queues[CONTROL].filled = 0;
     sleeping = 0;
+    sleeping_control = 0;
+    consumer_waits = 0;
     woken = 0;
 }
 
@@ -312,6 +360,8 @@ EVBUF_API void evbuf_stop(void)
     queues[MONITORS].filled = 0;
     queues[CONTROL].filled = 0;
     COND_SIGNAL(&ready);
+    COND_SIGNAL(&ready_control);
+    COND_BROADCAST(&space);
     MUTEX_UNLOCK(&lock);
 }
 
@@ -321,13 +371,24 @@ EVBUF_API void evbuf_free(char *buffer)
 }
 
 /* Counters for diagnostics and the bench: events seen, peak buffered bytes, events lost to a
-   failed allocation (should stay 0). */
-EVBUF_API void evbuf_stats(uint64_t *events, uint64_t *peak_bytes, uint64_t *lost)
+   failed allocation (should stay 0), events held back by flow control. */
+EVBUF_API void evbuf_stats(uint64_t *events, uint64_t *peak_bytes, uint64_t *lost,
+                           uint64_t *held_back)
 {
     MUTEX_LOCK(&lock);
     *events = events_total;
     *peak_bytes = bytes_peak;
     *lost = failed;
+    *held_back = throttled;
+    MUTEX_UNLOCK(&lock);
+}
+
+/* Set the flow-control limit of the monitor queue in bytes (0: none). */
+EVBUF_API void evbuf_set_high_water(size_t bytes)
+{
+    MUTEX_LOCK(&lock);
+    high_water = bytes;
+    COND_BROADCAST(&space);
     MUTEX_UNLOCK(&lock);
 }
 

@@ -62,7 +62,7 @@ int main(int argc, char **argv)
     chid *chids;
     evid *evids;
     long i, connected = 0, first;
-    double rss0, rss1, deadline, t0, t1, c0, c1, *snap0, *snap1;
+    double rss0, rss1, rss2, deadline, t0, t1, c0, c1, *snap0, *snap1;
     unsigned long long e0, e1;
     int status, rounds;
     char name[128];
@@ -119,6 +119,7 @@ int main(int argc, char **argv)
     c1 = bench_cpu();
     __atomic_load(&events, &e1, __ATOMIC_RELAXED);
     snapshot(snap1, n);
+    rss2 = bench_rss_kb();
 
     {
         double ev = (double)(e1 - e0), window = t1 - t0, cpu = c1 - c0;
@@ -127,10 +128,11 @@ int main(int argc, char **argv)
                "\"first_events\": %ld, \"window_s\": %.3f, \"events\": %.0f, "
                "\"events_per_s\": %.1f, \"cpu_s\": %.4f, \"cpu_us_per_event\": %.4f, "
                "\"produced\": %.0f, \"delivered_fraction\": %.4f, "
-               "\"rss_kb_per_pv\": %.4f}\n",
+               "\"rss_kb_per_pv\": %.4f, \"rss_kb_per_pv_end\": %.4f}\n",
                n, connected, first, window, ev, ev / window, cpu,
                ev > 0 ? 1e6 * cpu / ev : -1.0, produced,
-               produced > 0 ? ev / produced : -1.0, (rss1 - rss0) / (double)n);
+               produced > 0 ? ev / produced : -1.0, (rss1 - rss0) / (double)n,
+               (rss2 - rss0) / (double)n);
     }
     fflush(stdout);
     for (i = 0; i < n; i++)
