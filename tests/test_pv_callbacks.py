@@ -6,13 +6,14 @@ Condition) with a deadline, never a sleep.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import threading
 from pathlib import Path
 
 import pytest
 
-from epics import ca, dbr
+from epics import ca, caget, dbr
 from epics.pv import PV
 from epics.testing import GUARDED_ACF
 from test_pv_helpers import make_pv  # noqa: F401 (a fixture)
@@ -439,6 +440,29 @@ def test_blocking_get_from_inside_a_callback_does_not_deadlock(ioc, make_pv):
     assert "error" not in kwargs, kwargs
     assert kwargs["value"] == expected
     assert kwargs["ctrl"]["units"] == "counts"
+
+
+def test_a_callback_may_wait_for_a_read_made_by_another_thread(ioc, make_pv):
+    # The callback thread is busy running this callback while another thread connects and reads:
+    # the replies must reach that thread without the callback thread's help.
+    source = connected_pv(make_pv, ioc.pv("fast"))
+    outcome = Recorder()
+    fired = threading.Event()
+
+    def on_change(**kwargs):
+        if fired.is_set():
+            return
+        fired.set()
+        try:
+            with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+                future = pool.submit(caget, ioc.pv("wf:short.DESC"), timeout=DEADLINE)
+                outcome(value=future.result(timeout=2 * DEADLINE))
+        except Exception as exc:
+            outcome(error=exc)
+
+    source.add_callback(on_change)
+    assert outcome.wait_count(1, timeout=3 * DEADLINE), "the callback never finished"
+    assert outcome.kwargs[0] == {"value": "short array"}
 
 
 def test_new_pv_created_and_read_inside_a_callback(ioc):
