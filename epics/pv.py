@@ -184,8 +184,11 @@ class PV:
                                    else connection_timeout)
         self._user_max_count = count
         self._args: Dict[str, Any] = dict.fromkeys(self._fields)
+        # cb_info is set only while a callback runs, but the key stays: a dict that has a key
+        # added and removed at every update grows to twice its size (deleted slots pile up)
         self._args.update(pvname=pvname, count=count, nelm=-1, type="unknown",
-                          typefull="unknown", access="unknown", monitor_delta=monitor_delta)
+                          typefull="unknown", access="unknown", monitor_delta=monitor_delta,
+                          cb_info=None)
         self._char_stale = True
         self._kind = _UNKNOWN
         self._is_array = False
@@ -450,7 +453,7 @@ class PV:
                                            "still run)", getattr(function, "__qualname__",
                                                                  function), self.pvname)
                 finally:
-                    args.pop("cb_info", None)
+                    args["cb_info"] = None
                 break
         elif callbacks:
             self._char_stale = True
@@ -592,10 +595,11 @@ class PV:
                 self._stale_after_put = False
             if with_ctrlvars and form != "ctrl":
                 metadata = {**self._args, **metadata}
+                metadata.pop("cb_info", None)   # not metadata: set only while a callback runs
             value = metadata["value"]
         else:
             metadata = self._args.copy()
-            metadata.pop("cb_info", None)   # present only while a callback runs
+            metadata.pop("cb_info", None)
         if as_string:
             metadata["value"] = self._format_char_value(value, call_ca=True)
         elif self._args["nelm"] > 1 and value is not None:

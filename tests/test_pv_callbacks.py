@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import sys
 import threading
 from pathlib import Path
 
@@ -49,6 +50,26 @@ def test_callback_given_to_the_constructor_gets_updates(ioc, make_pv):
     assert rec.wait_count(2)
     assert all(kw["pvname"] == p.pvname for kw in rec.kwargs)
     assert 0 in p.callbacks
+
+
+#: Updates after which a PV's data must not have grown (dict growth showed after about 8).
+STEADY_UPDATES = 30
+
+
+def test_a_pv_with_a_callback_does_not_grow_with_its_updates(ioc, make_pv):
+    # 10,000 monitored PVs were 1.3 kB each bigger after a few updates than after the first:
+    # the data dict had a key added and removed at every update.
+    rec = Recorder()
+    p = connected_pv(make_pv, ioc.pv("ao"), callback=rec)
+    assert rec.wait_count(1)
+    size_after_first = sys.getsizeof(p._args)
+    with restored(p.pvname):
+        for step in range(1, STEADY_UPDATES + 1):
+            assert p.put(10.0 + step, wait=True, timeout=DEADLINE) == 1
+        assert rec.wait_value(10.0 + STEADY_UPDATES)
+    assert sys.getsizeof(p._args) == size_after_first
+    assert rec.kwargs[-1]["cb_info"] == (0, p)
+    assert "cb_info" not in p.get_with_metadata(use_monitor=True)
 
 
 def test_callback_list_given_to_the_constructor(ioc, make_pv):
