@@ -33,6 +33,7 @@ import math
 import os
 import platform
 import struct
+import sys
 import time
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
@@ -700,7 +701,7 @@ def _make_meta_function(keys: Tuple[str, ...]) -> Callable[[tuple], dict]:
         def limits_meta(values: tuple) -> dict:
             meta = {key: value for key, value in zip(keys, values)
                     if not key.startswith("RISC_pad")}
-            meta["units"] = decode_string(meta["units"])
+            meta["units"] = sys.intern(decode_string(meta["units"]))   # one copy per unit
             return meta
         return limits_meta
     return lambda values: dict(zip(keys, values))  # stsack: status, severity, ackt, acks

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import threading
 import time
 from types import SimpleNamespace
@@ -253,10 +254,11 @@ class PV:
             args = self._args
             args["nelm"] = nelm
             args["count"] = min(nelm, self._user_max_count or nelm)
-            args["host"] = ca.host_name(chid)
+            # shared strings: 10,000 PVs of one IOC need one copy of each, not 10,000
+            args["host"] = sys.intern(ca.host_name(chid))
             args["ftype"] = self.ftype
-            args["type"] = dbr.Name(native).lower()
-            args["typefull"] = dbr.Name(self.ftype).lower()
+            args["type"] = sys.intern(dbr.Name(native).lower())
+            args["typefull"] = sys.intern(dbr.Name(self.ftype).lower())
             self._kind = _value_kind(native, nelm)
             self._is_array = nelm > 1
             self._read_access_rights()
