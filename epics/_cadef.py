@@ -244,8 +244,9 @@ QUICK = frozenset({
 })
 
 # The event buffer (epics/_evbuf.c): libca's threads append subscription updates, connection and
-# access changes and get answers to it without taking the GIL; the dispatcher thread takes them
-# in batches. Optional: when it is not built, Python callbacks (one per event) do the same.
+# access changes and get answers to it without taking the GIL; the library's threads take them
+# in batches (see _dispatch). Optional: when it is not built, Python callbacks (one per event) do
+# the same.
 EVBUF_PROTOTYPES: List[Prototype] = [
     # int evbuf_init(const unsigned short *dbr_size, const unsigned short *dbr_value_size);
     ("evbuf_init", c_int, [c_void_p, c_void_p], None),

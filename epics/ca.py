@@ -627,8 +627,13 @@ def clear_channel(chid: ChidLike) -> int:
     chid, channel = _channel(chid)
     _ensure()
     _forget_channel(chid, channel)
-    _to_free.append((time.monotonic() + CLEAR_DELAY, chid))
+    _free_later(chid)
     return ECA.NORMAL
+
+
+def _free_later(chid: int) -> None:
+    """Have the channel freed in libca CLEAR_DELAY from now (by _free_forgotten_channels)."""
+    _to_free.append((time.monotonic() + CLEAR_DELAY, chid))
 
 
 def _free_forgotten_channels(everything: bool = False) -> None:
@@ -684,14 +689,13 @@ def replace_access_rights_event(chid: ChidLike,
     _ensure().ca_replace_access_rights_event(chid, _dispatch.access_callback())
 
 
-def _listen(chid: ChidLike, listener: Any) -> _Channel:
+def _listen(chid: ChidLike, listener: Any) -> None:
     """Tell ``listener`` of the channel's connection and access changes (on the dispatcher):
     ``listener._on_connect(conn=...)`` and ``listener._on_access_rights_event(read, write)``.
-    Returns the channel record. :func:`_unlisten` undoes it."""
+    :func:`_unlisten` undoes it."""
     chid, channel = _channel(chid)
     channel.listeners.append(listener)
     _ensure().ca_replace_access_rights_event(chid, _dispatch.access_callback())
-    return channel
 
 
 def _unlisten(channel: _Channel, listener: Any) -> None:
@@ -815,24 +819,12 @@ def get_with_metadata(chid: ChidLike, ftype: Optional[int] = None, count: Option
         ftype = lib.ca_field_type(chid)
     if ftype in (None, -1):
         return None
-    if count is None:
-        count = 0
-    else:
-        count = min(count, lib.ca_element_count(chid))
-    operation = _dispatch.Operation(as_numpy)
-    handle = _dispatch.new_handle()
-    operation.chid = chid
-    _dispatch.operations[handle] = operation
+    nelm = lib.ca_element_count(chid)
+    count = 0 if count is None else min(count, nelm)
     try:
-        lib.ca_array_get_callback(ftype, count, chid,
-                                  _dispatch.get_callback(count or lib.ca_element_count(chid)),
-                                  handle)
+        operation = _request_get(lib, chid, ftype, count, nelm, as_numpy)
     except CANotConnectedError:   # disconnected since the check above: as if it never was
-        _dispatch.operations.pop(handle, None)
         return None
-    except Exception:
-        _dispatch.operations.pop(handle, None)
-        raise
     channel.get_results[ftype] = operation
     if not wait:   # sent with the next flush: get_complete's, or any other
         return None
@@ -906,6 +898,23 @@ def get_complete_with_metadata(chid: ChidLike, ftype: Optional[int] = None,
     return metadata
 
 
+def _request_get(lib: ctypes.CDLL, chid: int, ftype: int, count: int, nelm: int,
+                 as_numpy: bool) -> _dispatch.Operation:
+    """Send a get of ``count`` elements (0: all ``nelm``) and register the operation that its
+    answer fills (see ``_dispatch``)."""
+    operation = _dispatch.Operation(as_numpy)
+    operation.chid = chid
+    handle = _dispatch.new_handle()
+    _dispatch.operations[handle] = operation
+    try:
+        lib.ca_array_get_callback(ftype, count, chid, _dispatch.get_callback(count or nelm),
+                                  handle)
+    except BaseException:
+        _dispatch.operations.pop(handle, None)
+        raise
+    return operation
+
+
 def _get_many(chids: List[int], count: Optional[int], as_numpy: bool, as_string: bool,
               timeout: float) -> List[Any]:
     """Read many connected channels at once: every request goes out in one flush, then the
@@ -919,16 +928,10 @@ def _get_many(chids: List[int], count: Optional[int], as_numpy: bool, as_string:
         if ftype < 0:   # disconnected meanwhile
             pending.append(None)
             continue
-        operation = _dispatch.Operation(as_numpy)
-        operation.chid = chid
-        handle = _dispatch.new_handle()
-        _dispatch.operations[handle] = operation
-        wanted = min(count, nelm) if count else 0
         try:
-            lib.ca_array_get_callback(ftype, wanted, chid,
-                                      _dispatch.get_callback(wanted or nelm), handle)
+            operation = _request_get(lib, chid, ftype, min(count, nelm) if count else 0, nelm,
+                                     as_numpy)
         except ChannelAccessException:
-            _dispatch.operations.pop(handle, None)
             pending.append(None)
             continue
         pending.append((operation, ftype, nelm))
@@ -1368,7 +1371,7 @@ def clear_cache() -> None:
     _ensure()
     for chid, channel in list(_chid_cache.items()):
         _forget_channel(chid, channel)
-        _to_free.append((time.monotonic() + CLEAR_DELAY, chid))
+        _free_later(chid)
     _cache.clear()
     _chid_cache.clear()
 

@@ -184,12 +184,7 @@ class PV:
         self.connection_timeout = (ca.DEFAULT_CONNECTION_TIMEOUT if connection_timeout is None
                                    else connection_timeout)
         self._user_max_count = count
-        self._args: Dict[str, Any] = dict.fromkeys(self._fields)
-        # cb_info is set only while a callback runs, but the key stays: a dict that has a key
-        # added and removed at every update grows to twice its size (deleted slots pile up)
-        self._args.update(pvname=pvname, count=count, nelm=-1, type="unknown",
-                          typefull="unknown", access="unknown", monitor_delta=monitor_delta,
-                          cb_info=None)
+        self._args = self._blank_args(count, monitor_delta)
         self._char_stale = True
         self._kind = _UNKNOWN
         self._is_array = False
@@ -597,11 +592,10 @@ class PV:
                 self._stale_after_put = False
             if with_ctrlvars and form != "ctrl":
                 metadata = {**self._args, **metadata}
-                metadata.pop("cb_info", None)   # not metadata: set only while a callback runs
             value = metadata["value"]
         else:
             metadata = self._args.copy()
-            metadata.pop("cb_info", None)
+        metadata.pop("cb_info", None)   # in the PV's data, but set only while a callback runs
         if as_string:
             metadata["value"] = self._format_char_value(value, call_ca=True)
         elif self._args["nelm"] > 1 and value is not None:
@@ -994,10 +988,18 @@ class PV:
                 ca.clear_channel(channel.chid_int)
             except ca.ChannelAccessException:
                 log.debug("clearing the channel of %r failed", self.pvname, exc_info=True)
-        self._args = dict.fromkeys(self._fields)
-        self._args.update(pvname=self.pvname, count=None, nelm=-1, type="unknown",
-                          typefull="unknown", access="unknown")
+        self._args = self._blank_args(None, None)
 
+    def _blank_args(self, count: Optional[int], monitor_delta: Optional[float]
+                    ) -> Dict[str, Any]:
+        """The PV's data before a connection: every field there, mostly None."""
+        args: Dict[str, Any] = dict.fromkeys(self._fields)
+        # cb_info is set only while a callback runs, but the key stays: a dict that has a key
+        # added and removed at every update grows to twice its size (deleted slots pile up)
+        args.update(pvname=self.pvname, count=count, nelm=-1, type="unknown",
+                    typefull="unknown", access="unknown", monitor_delta=monitor_delta,
+                    cb_info=None)
+        return args
 
 
 def _value_kind(native: int, nelm: int) -> int:
