@@ -46,9 +46,12 @@ setup(
         # ophyd: the tests drive ophyd's EpicsSignal/EpicsMotor through this package, since
         # ophyd (bluesky's device layer) is a main user of `epics`. sphinx: the docs are built
         # with warnings as errors by the test suite. See README.md.
-        "test": ["pytest", "pytest-timeout", "softioc", "caproto", "ophyd", "sphinx"],
+        "test": ["pytest", "pytest-timeout", "softioc", "caproto", "ophyd", "sphinx",
+                 "qtpy", "PySide6-Essentials", "pyqtgraph", "pytest-qt"],
         "sim": ["softioc", "caproto"],
         "plot": ["matplotlib"],
+        # epics.qt: widgets and apps; qtpy picks PySide6 unless QT_API names PyQt5/PyQt6
+        "qt": ["qtpy", "PySide6-Essentials", "pyqtgraph"],
         "docs": ["sphinx"],
     },
     entry_points={
