@@ -62,6 +62,9 @@ setup(
             "camonitor = epics.cli.camonitor:main",
             "cainfo = epics.cli.cainfo:main",
             "epics-sim = epics.sim.__main__:main",
+            "epics-pvprobe = epics.qt.pvprobe:main",
+            "epics-motor-panel = epics.qt.motor_panel:main",
+            "epics-stripchart = epics.qt.stripchart:main",
         ],
         "pytest11": [
             "epics_testing = epics.testing.plugin",

@@ -116,6 +116,12 @@ class PVChannel(QObject):
             access, self._new_access = self._new_access, _UNSET
         if self._closed:
             return
+        try:
+            self._emit(now, data, conn, access)
+        except RuntimeError:   # the Qt side was deleted under us (its widget went away)
+            self.close()
+
+    def _emit(self, now: float, data: Optional[Dict[str, Any]], conn: Any, access: Any) -> None:
         self.next_due = now + (1.0 / self.max_rate if self.max_rate > 0 else 0.0)
         if access is not _UNSET:
             self.read_access, write = access
