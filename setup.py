@@ -65,6 +65,7 @@ setup(
             "epics-pvprobe = epics.qt.pvprobe:main",
             "epics-motor-panel = epics.qt.motor_panel:main",
             "epics-stripchart = epics.qt.stripchart:main",
+            "epics-imageview = epics.qt.imageview:main",
         ],
         "pytest11": [
             "epics_testing = epics.testing.plugin",

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from qt_helpers import WAIT_MS, gallery, screenshot  # noqa: F401  (gallery is a fixture)
@@ -18,7 +19,7 @@ from qt_helpers import WAIT_MS, gallery, screenshot  # noqa: F401  (gallery is a
 from epics import caget, caput  # noqa: E402
 from epics.qt.motor_panel import MotorPanel, tweak_choices  # noqa: E402
 from epics.qt.pvprobe import PVProbe  # noqa: E402
-from epics.qt.stripchart import StripChart  # noqa: E402
+from epics.qt.stripchart import StripChart, steps  # noqa: E402
 from epics.qt.stripchart_data import StripChartData  # noqa: E402
 from epics.testing import SoftIoc, SubprocessIoc, unique_prefix  # noqa: E402
 
@@ -50,6 +51,11 @@ def prefix(epics_port_pool):
             yield pv_prefix
     finally:
         epics_port_pool.release(port)
+
+
+def test_strip_chart_draws_a_staircase_up_to_now():
+    x, y = steps(np.array([1.0, 2.0, 4.0]), np.array([10.0, 20.0, 30.0]), now=5.0)
+    assert list(zip(x, y)) == [(1, 10), (2, 10), (2, 20), (4, 20), (4, 30), (5, 30)]
 
 
 def test_tweak_choices_follow_precision_and_range():
@@ -123,7 +129,7 @@ def test_strip_chart_data_records_and_writes_csv(prefix, tmp_path):
 
 
 def test_strip_chart_plots_pvs_added_by_name_and_saves(qtbot, prefix, tmp_path, gallery):
-    chart = StripChart([prefix + "ao"], time_range=30, redraw_rate=20)
+    chart = StripChart([prefix + "ao"], time_range=4, redraw_rate=20)
     qtbot.addWidget(chart)
     chart.resize(800, 450)
     chart.show()
@@ -135,8 +141,8 @@ def test_strip_chart_plots_pvs_added_by_name_and_saves(qtbot, prefix, tmp_path, 
         qtbot.wait(100)
     caput(prefix + "mbbo", 2, wait=True)
     curve = chart.curves[prefix + "ao"]
-    qtbot.waitUntil(lambda: curve.yData is not None and list(curve.yData[-4:]) ==
-                    [10.0, 20.0, 15.0, 30.0], timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: curve.yData is not None and list(dict.fromkeys(curve.yData))[-4:]
+                    == [10.0, 20.0, 15.0, 30.0], timeout=WAIT_MS)   # a staircase: each twice
     chart.set_paused(True)
     caput(prefix + "ao", 40.0, wait=True)
     qtbot.wait(300)

@@ -339,7 +339,8 @@ def test_every_widget_shows_disconnected_when_the_ioc_stops(qtbot, softioc_facto
     panel = make(qtbot, widget_panel(prefix))
     widgets = panel.pv_widgets
     wait_connected(qtbot, *widgets)
-    qtbot.waitUntil(lambda: widgets[0].text() == "1.500 mm", timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: widgets[0].text() == "1.500 mm" and len(widgets[4].buttons) == 3,
+                    timeout=WAIT_MS)
     screenshot(panel, gallery, "widgets_connected")
     ioc.stop()
     qtbot.waitUntil(lambda: not any(w.connected for w in widgets), timeout=40000)

@@ -17,6 +17,7 @@ from qtpy.QtCore import QPoint, QRect, QSize, Qt, Signal
 from qtpy.QtGui import QColor, QImage, QPainter, QPen
 from qtpy.QtWidgets import QSizePolicy, QWidget
 
+from ..pv import get_pv
 from ._base import PVLike, PVWidgetMixin
 from ._style import SEVERITY_COLORS
 from ._updates import DEFAULT_MAX_RATE
@@ -58,6 +59,11 @@ class PVImage(PVWidgetMixin, QWidget):
         self.set_shape(width, height, color)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self._pv_init(pv, max_rate)
+
+    def set_pv(self, pv: PVLike) -> None:
+        """Tie the image to another array PV; a name gets a monitored PV of its own (PyEpics
+        does not monitor arrays over 65536 elements unless asked)."""
+        super().set_pv(get_pv(pv, auto_monitor=True) if isinstance(pv, str) else pv)
 
     def set_shape(self, width: int, height: int, color: str = MONO) -> None:
         """How to read the array: ``height`` rows of ``width`` pixels, ``'mono'`` or ``'rgb'``."""

@@ -13,8 +13,9 @@ import logging
 import math
 import time
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Union
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
+import numpy as np
 import pyqtgraph
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (QCheckBox, QDoubleSpinBox, QFileDialog, QHBoxLayout, QLabel,
@@ -29,6 +30,16 @@ log = logging.getLogger("epics.qt")
 
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
           "#17becf")
+
+
+def steps(times: np.ndarray, values: np.ndarray, now: float) -> Tuple[np.ndarray, np.ndarray]:
+    """The samples as a staircase: each value holds until the next sample, the last until
+    ``now`` (a PV's value is what it last reported, not a line between reports)."""
+    if len(times) == 0:
+        return times, values
+    x = np.append(np.repeat(times, 2)[1:], max(now, times[-1]))
+    y = np.repeat(values, 2)
+    return x, y
 
 
 class StripChart(QWidget):
@@ -164,7 +175,7 @@ class StripChart(QWidget):
             if self.log_scale.isChecked():
                 keep = values > 0
                 times, values = times[keep], values[keep]
-            curve.setData(times, values)
+            curve.setData(*steps(times, values, now))
         if not self.paused:
             self.plot.setXRange(since, now, padding=0)
 

@@ -87,23 +87,24 @@ class StripChartData:
             series.samples.append((stamp, number))
 
     def samples(self, pvname: str, since: Optional[float] = None) -> Tuple[np.ndarray, np.ndarray]:
-        """(times, values) of a PV as arrays, from POSIX time ``since`` on (all if None).
-        Raises KeyError for a PV not recorded."""
+        """(times, values) of a PV as arrays, from POSIX time ``since`` on (all if None; with
+        ``since``, the last sample before it too). Raises KeyError for a PV not recorded."""
         with self._lock:
             data = list(self._series[pvname].samples)
-        if since is not None:
-            data = [sample for sample in data if sample[0] >= since]
+        if since is not None:   # and the sample before: the value holding at ``since``
+            first = next((i for i, sample in enumerate(data) if sample[0] >= since), len(data))
+            data = data[max(0, first - 1):]
         if not data:
             return np.empty(0), np.empty(0)
         array = np.asarray(data, dtype=float)
         return array[:, 0], array[:, 1]
 
-    def write_csv(self, path: Union[str, Path], since: Optional[float] = None) -> int:
+    def write_csv(self, path: Union[str, Path]) -> int:
         """Write every sample (one row: POSIX time, ISO time, PV name, value), oldest first;
         returns the number of rows."""
         rows = []
         for name in self.pvnames:
-            times, values = self.samples(name, since)
+            times, values = self.samples(name)
             rows.extend((t, name, v) for t, v in zip(times, values))
         rows.sort()
         with open(path, "w", newline="") as stream:
