@@ -129,7 +129,7 @@ class PVChannel(QObject):
                 self.write_access = write
                 self.write_access_changed.emit(write)
         if data is not None:
-            self.data = {**self.data, **data}
+            self.data.update(data)   # in place: the metadata of earlier updates stays
             severity = data.get("severity")
             if severity is not None and severity != self.severity:
                 self.severity = int(severity)

@@ -4,7 +4,9 @@ Threads: :meth:`UpdatePump.post` is called by CA callbacks (the dispatcher threa
 touches a widget: it only marks a channel dirty and, when the pump was idle, emits one queued
 signal. Everything else runs in the GUI thread: the flush hands each dirty channel its latest
 state, at most ``max_rate`` times per second per channel (latest value wins); channels that
-updated too soon wait on one timer for the whole pump, not one per widget.
+updated too soon wait on one timer for the whole pump, not one per widget. A flush stops after
+``FLUSH_BUDGET`` seconds and goes on from the next loop iteration, so a burst of updates never
+holds up input and timers for long.
 """
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ __all__ = ["UpdatePump", "pump", "DEFAULT_MAX_RATE"]
 
 #: Default upper bound of repaints per second for one widget.
 DEFAULT_MAX_RATE = 20.0
+#: Longest a flush runs (s) before it lets the event loop run other events and goes on after.
+FLUSH_BUDGET = 0.008
 
 
 class Deliverable(Protocol):
@@ -46,6 +50,7 @@ class UpdatePump(QObject):
         # queued even when posted from the GUI thread: a channel being built posts its first
         # state before its widget has connected to its signals
         self._wake.connect(self._flush, Qt.ConnectionType.QueuedConnection)
+        self.budget = FLUSH_BUDGET
         self.flushes = 0        # counters for tests and the bench
         self.deliveries = 0
 
@@ -73,9 +78,10 @@ class UpdatePump(QObject):
             dirty = {**self._waiting, **dirty}
             self._waiting = {}
         self.flushes += 1
-        now = time.monotonic()
+        now = start = time.monotonic()
         next_due: Optional[float] = None
-        for channel in dirty:
+        pending = iter(dirty)
+        for count, channel in enumerate(pending, 1):
             due = channel.next_due
             if due <= now:
                 self.deliveries += 1
@@ -83,8 +89,15 @@ class UpdatePump(QObject):
             else:
                 self._waiting[channel] = None
                 next_due = due if next_due is None else min(next_due, due)
+            if count % 16 == 0:
+                now = time.monotonic()
+                if now - start > self.budget:   # let the loop breathe, then go on
+                    for rest in pending:
+                        self._waiting[rest] = None
+                    next_due = now
+                    break
         if next_due is not None:
-            delay_ms = max(1, int((next_due - now) * 1000.0 + 0.5))
+            delay_ms = max(0, int((next_due - now) * 1000.0 + 0.5))
             if not self._timer.isActive() or self._timer.remainingTime() > delay_ms:
                 self._timer.start(delay_ms)
 
