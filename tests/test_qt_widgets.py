@@ -342,12 +342,19 @@ def test_every_widget_shows_disconnected_when_the_ioc_stops(qtbot, softioc_facto
     qtbot.waitUntil(lambda: widgets[0].text() == "1.500 mm" and len(widgets[4].buttons) == 3,
                     timeout=WAIT_MS)
     screenshot(panel, gallery, "widgets_connected")
+    on_ao = [widgets[i] for i in (0, 2, 7, 8)]     # label, float edit, spin box, slider
+    caput(prefix + "ao", 85.0, wait=True)          # MAJOR: every widget on the PV shows it
+    qtbot.waitUntil(lambda: all(w.severity == 2 for w in on_ao), timeout=WAIT_MS)
+    assert all(w.property("severity") == 2 for w in on_ao)
+    assert all("#e00000" in border_colors(w) for w in on_ao)
+    screenshot(panel, gallery, "widgets_major")
     ioc.stop()
     qtbot.waitUntil(lambda: not any(w.connected for w in widgets), timeout=40000)
     assert all(w.property("connected") is False for w in widgets)
     assert widgets[0].text() == "disconnected" and widgets[1].text() == "disconnected"
     assert widgets[1].isReadOnly() and not widgets[3].isEnabled()
-    assert "#7f7f7f" in border_colors(widgets[0])
+    assert all("#7f7f7f" in border_colors(w) for w in on_ao)      # not red any more
+    assert widgets[9].color == QColor("#7f7f7f")                  # the lamp is grey
     screenshot(panel, gallery, "widgets_disconnected")
 
 

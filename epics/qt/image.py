@@ -42,6 +42,11 @@ def array_to_qimage(array: np.ndarray, width: int, height: int, color: str = MON
     return QImage(pixels.data, width, height, width * depth, fmt).copy()
 
 
+def _point(event: Any) -> QPoint:
+    """A mouse event's position (Qt 6: position(); Qt 5: pos())."""
+    return event.position().toPoint() if hasattr(event, "position") else event.pos()
+
+
 class PVImage(PVWidgetMixin, QWidget):
     """An image from an array PV; ``frames_shown`` and :attr:`frame_rate` count repaints."""
 
@@ -137,18 +142,18 @@ class PVImage(PVWidgetMixin, QWidget):
 
     def mousePressEvent(self, event: Any) -> None:  # Qt's name
         if event.button() == Qt.MouseButton.LeftButton and self.image is not None:
-            point = event.position().toPoint()
+            point = _point(event)
             self._drag = (point, point)
 
     def mouseMoveEvent(self, event: Any) -> None:  # Qt's name
         if self._drag is not None:
-            self._drag = (self._drag[0], event.position().toPoint())
+            self._drag = (self._drag[0], _point(event))
             self.update()
 
     def mouseReleaseEvent(self, event: Any) -> None:  # Qt's name
         if self._drag is None:
             return
-        start, end = self._drag[0], event.position().toPoint()
+        start, end = self._drag[0], _point(event)
         self._drag = None
         self.update()
         (x0, y0), (x1, y1) = self.to_image(start), self.to_image(end)
