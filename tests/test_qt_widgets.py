@@ -253,7 +253,8 @@ def test_pv_name_in_tooltip_and_copied_by_the_context_menu(qtbot, ao):
     copy.trigger()
     assert QGuiApplication.clipboard().text() == ao
     edit = make(qtbot, PVLineEdit(ao))
-    assert "Copy PV name" in [a.text() for a in edit.pv_context_menu().actions()]
+    edit_menu = edit.pv_context_menu()     # kept: PyQt deletes an unreferenced menu at once
+    assert "Copy PV name" in [a.text() for a in edit_menu.actions()]
 
 
 def test_set_pv_rebinds_the_widget(qtbot, ao, prefix):

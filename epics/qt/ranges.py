@@ -17,6 +17,10 @@ from ._updates import DEFAULT_MAX_RATE
 
 __all__ = ["PVSpinBox", "PVSlider"]
 
+#: actionTriggered's int for a drag (an enum member in Qt 6 bindings, an int in PyQt5).
+_SLIDER_MOVE = int(getattr(QSlider.SliderAction.SliderMove, "value",
+                           QSlider.SliderAction.SliderMove))
+
 
 def _number(data: Dict[str, Any]) -> Optional[float]:
     try:
@@ -102,7 +106,7 @@ class PVSlider(PVWidgetMixin, QSlider):
 
     def _action(self, action: int) -> None:
         # keyboard and page clicks (not drags: those write when released)
-        if action != QSlider.SliderAction.SliderMove.value and not self.isSliderDown():
+        if action != _SLIDER_MOVE and not self.isSliderDown():
             self.put(self.value_at(self.sliderPosition()))
 
     def show_value(self, data: Dict[str, Any]) -> None:
