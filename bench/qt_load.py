@@ -134,7 +134,8 @@ def run(n: int, seconds: float, max_rate: float, columns: int, freeze: bool = Fa
         app.processEvents()
     lateness.sort()
     return {
-        "widgets": n, "connected": connected, "gc_freeze": freeze, "seconds": round(wall, 2), "max_rate": max_rate,
+        "widgets": n, "connected": connected, "gc_freeze": freeze, "seconds": round(wall, 2),
+        "max_rate": max_rate,
         "updates_per_s": round(received / wall), "repaints_per_s": round(deliveries / wall),
         "latency_ms_median": statistics.median(lateness) if lateness else None,
         "latency_ms_p95": lateness[int(0.95 * (len(lateness) - 1))] if lateness else None,

@@ -9,6 +9,8 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")   # before Qt is imported
 
+import subprocess   # noqa: E402
+import sys   # noqa: E402
 from pathlib import Path   # noqa: E402
 
 import pytest   # noqa: E402
@@ -34,3 +36,14 @@ def screenshot(widget, gallery: Path, name: str) -> Path:
     assert widget.grab().save(str(path)), f"could not write {path}"
     assert path.stat().st_size > 100
     return path
+
+
+def run_app_unattended(module: str, args, shot: Path) -> None:
+    """Run ``python -m <module> ARGS --quit-after 2 --screenshot SHOT`` offscreen; check that it
+    exits cleanly and wrote the screenshot."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    done = subprocess.run([sys.executable, "-m", module, *args, "--quit-after", "2",
+                           "--screenshot", str(shot)], env=env, capture_output=True, text=True,
+                          timeout=90)
+    assert done.returncode == 0, done.stderr
+    assert shot.stat().st_size > 1000

@@ -5,8 +5,6 @@
 from __future__ import annotations
 
 import csv
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -14,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qt_helpers import WAIT_MS, gallery, screenshot  # noqa: F401  (gallery is a fixture)
+from qt_helpers import WAIT_MS, run_app_unattended, screenshot
+from qt_helpers import gallery  # noqa: F401  (a fixture)
 
 from epics import caget, caput  # noqa: E402
 from epics.qt.motor_panel import MotorPanel, tweak_choices  # noqa: E402
@@ -182,11 +181,5 @@ def test_pvprobe_shows_value_and_metadata(qtbot, prefix, gallery):
 @pytest.mark.parametrize("app, args", [("pvprobe", ["{p}ao"]), ("stripchart", ["{p}ao"]),
                                        ("motor_panel", ["{m}"])])
 def test_apps_run_with_python_dash_m(app, args, prefix, motor, tmp_path):
-    shot = tmp_path / f"{app}.png"
     argv = [a.format(p=prefix, m=motor) for a in args]
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    done = subprocess.run([sys.executable, "-m", f"epics.qt.{app}", *argv, "--quit-after", "2",
-                           "--screenshot", str(shot)], env=env, capture_output=True,
-                          text=True, timeout=90)
-    assert done.returncode == 0, done.stderr
-    assert shot.stat().st_size > 1000
+    run_app_unattended(f"epics.qt.{app}", argv, tmp_path / f"{app}.png")

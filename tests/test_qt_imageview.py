@@ -9,7 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from qt_helpers import WAIT_MS, gallery, screenshot  # noqa: F401  (gallery is a fixture)
+from qt_helpers import WAIT_MS, run_app_unattended, screenshot
+from qt_helpers import gallery  # noqa: F401  (a fixture)
 
 from qtpy.QtGui import QImage  # noqa: E402
 
@@ -87,3 +88,7 @@ def test_image_view_shows_live_frames_and_drives_the_detector(qtbot, detector, g
     view.trigger_mode.activated.emit(0)
     view.stop.click()
     qtbot.waitUntil(lambda: view.state.text() == "Idle", timeout=WAIT_MS)
+
+
+def test_image_view_runs_with_python_dash_m(detector, tmp_path):
+    run_app_unattended("epics.qt.imageview", [detector], tmp_path / "imageview.png")

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qt_helpers import WAIT_MS, gallery, screenshot  # noqa: F401  (gallery is a fixture)
+from qt_helpers import WAIT_MS, screenshot
+from qt_helpers import gallery  # noqa: F401  (a fixture)
 
 from qtpy.QtCore import QPoint, Qt  # noqa: E402
 from qtpy.QtGui import QColor, QGuiApplication  # noqa: E402
@@ -286,6 +287,23 @@ def test_updates_are_coalesced_latest_value_wins(qtbot, ao):
     assert len(shown) <= elapsed * 4.0 + 2, (len(shown), elapsed)
 
 
+def test_widgets_draw_only_in_the_gui_thread(qtbot, ao):
+    """CA callbacks run on the dispatcher thread; what they bring is drawn in the GUI thread."""
+    drawn_in = set()
+
+    class RecordingLabel(PVLabel):
+        def show_value(self, data):
+            drawn_in.add(threading.get_ident())
+            super().show_value(data)
+
+    label = make(qtbot, RecordingLabel(ao))
+    qtbot.waitUntil(lambda: label.text() == "1.500 mm", timeout=WAIT_MS)
+    for value in (2.0, 3.0, 4.0):
+        caput(ao, value, wait=True)
+    qtbot.waitUntil(lambda: label.text() == "4.000 mm", timeout=WAIT_MS)
+    assert drawn_in == {threading.get_ident()}
+
+
 def test_call_in_gui_thread_runs_functions_in_the_gui_thread(qtbot):
     main = threading.get_ident()
     ran_in = []
@@ -357,6 +375,11 @@ def test_every_widget_shows_disconnected_when_the_ioc_stops(qtbot, softioc_facto
     assert all("#7f7f7f" in border_colors(w) for w in on_ao)      # not red any more
     assert widgets[9].color == QColor("#7f7f7f")                  # the lamp is grey
     screenshot(panel, gallery, "widgets_disconnected")
+    ioc.restart()                                  # back: live values again, editable again
+    qtbot.waitUntil(lambda: all(w.connected for w in widgets), timeout=60000)
+    qtbot.waitUntil(lambda: widgets[0].text() == "1.500 mm" and not widgets[1].isReadOnly(),
+                    timeout=WAIT_MS)
+    assert widgets[10].isReadOnly()                # still read-only: access rights came back
 
 
 def test_importing_epics_never_imports_qt():
