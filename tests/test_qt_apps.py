@@ -170,7 +170,9 @@ def test_pvprobe_shows_value_and_metadata(qtbot, prefix, gallery):
     qtbot.waitUntil(lambda: probe.info.rows["units"].text() == "mm", timeout=WAIT_MS)
     assert probe.info.rows["control limits"].text() == "-90.0 .. 90.0"
     assert probe.info.rows["access"].text() == "read/write"
-    assert probe.info.rows["type"].text() == "ctrl_double"
+    assert probe.info.rows["type"].text() == "time_double"
+    qtbot.waitUntil(lambda: probe.info.rows["timestamp"].text().startswith("20"),
+                    timeout=WAIT_MS)
     qtbot.waitUntil(lambda: probe.value.text().endswith(" mm"), timeout=WAIT_MS)
     probe.probe(prefix + "mbbo")
     qtbot.waitUntil(lambda: probe.info.rows["states"].text() == "Low, Medium, High",

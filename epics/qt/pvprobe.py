@@ -10,6 +10,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from qtpy.QtWidgets import QFormLayout, QFrame, QLabel, QLineEdit, QVBoxLayout, QWidget
 
+from ..pv import get_pv
 from ._app import app_parser, run_app
 from ._base import PVLike, PVWidgetMixin
 from ._style import SEVERITY_NAMES
@@ -93,7 +94,9 @@ class PVProbe(QWidget):
         """Show ``pvname``."""
         self.name_entry.setText(pvname)
         self.value.set_pv(pvname)
-        self.info.set_pv(pvname)
+        # a 'time' PV: a timestamp in every update (the control metadata is read once, when it
+        # connects; see PVChannel)
+        self.info.set_pv(get_pv(pvname))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
