@@ -46,9 +46,14 @@ setup(
         # ophyd: the tests drive ophyd's EpicsSignal/EpicsMotor through this package, since
         # ophyd (bluesky's device layer) is a main user of `epics`. sphinx: the docs are built
         # with warnings as errors by the test suite. See README.md.
-        "test": ["pytest", "pytest-timeout", "softioc", "caproto", "ophyd", "sphinx"],
+        "test": ["pytest", "pytest-timeout", "softioc", "caproto", "ophyd", "sphinx",
+                 "qtpy", "PySide6-Essentials>=6.5,!=6.12.0", "pyqtgraph", "pytest-qt"],
         "sim": ["softioc", "caproto"],
         "plot": ["matplotlib"],
+        # epics.qt: widgets and apps; qtpy picks PySide6 unless QT_API names PyQt5/PyQt6.
+        # PySide6 6.12.0 drops a reference to True at every signal emit() (a crash after a few
+        # thousand emits on Python < 3.12; tests/test_qt_widgets.py checks it).
+        "qt": ["qtpy", "PySide6-Essentials>=6.5,!=6.12.0", "pyqtgraph"],
         "docs": ["sphinx"],
     },
     entry_points={
@@ -59,6 +64,10 @@ setup(
             "camonitor = epics.cli.camonitor:main",
             "cainfo = epics.cli.cainfo:main",
             "epics-sim = epics.sim.__main__:main",
+            "epics-pvprobe = epics.qt.pvprobe:main",
+            "epics-motor-panel = epics.qt.motor_panel:main",
+            "epics-stripchart = epics.qt.stripchart:main",
+            "epics-imageview = epics.qt.imageview:main",
         ],
         "pytest11": [
             "epics_testing = epics.testing.plugin",
