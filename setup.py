@@ -35,6 +35,7 @@ setup(
     package_data={
         "epics.sim": ["*.db"],
         "epics.testing": ["*"],
+        "epics.archiver.web": ["static/*", "templates/*"],
     },
     install_requires=[
         "numpy",
@@ -46,10 +47,18 @@ setup(
         # ophyd: the tests drive ophyd's EpicsSignal/EpicsMotor through this package, since
         # ophyd (bluesky's device layer) is a main user of `epics`. sphinx: the docs are built
         # with warnings as errors by the test suite. See README.md.
-        "test": ["pytest", "pytest-timeout", "softioc", "caproto", "ophyd", "sphinx"],
+        # archiver tests: psycopg (PostgreSQL), starlette/uvicorn/jinja2/httpx (the web front
+        # end), aiosmtpd (a local SMTP server), selenium (headless Chromium); see
+        # docs/archiver.rst.
+        "test": ["pytest", "pytest-timeout", "softioc", "caproto", "ophyd", "sphinx",
+                 "psycopg[binary]>=3.1", "starlette", "uvicorn", "jinja2", "httpx",
+                 "itsdangerous", "python-multipart", "aiosmtpd", "selenium",
+                 "tomli; python_version < '3.11'"],
         "sim": ["softioc", "caproto"],
         "plot": ["matplotlib"],
         "docs": ["sphinx"],
+        "archiver": ["psycopg[binary]>=3.1", "starlette", "uvicorn", "jinja2", "itsdangerous",
+                     "python-multipart", "tomli; python_version < '3.11'"],
     },
     entry_points={
         "console_scripts": [
