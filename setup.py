@@ -48,11 +48,12 @@ setup(
         # ophyd (bluesky's device layer) is a main user of `epics`. sphinx: the docs are built
         # with warnings as errors by the test suite. See README.md.
         # archiver tests: psycopg (PostgreSQL), starlette/uvicorn/jinja2/httpx (the web front
-        # end), aiosmtpd (a local SMTP server), selenium (headless Chromium); see
+        # end), aiosmtpd (a local SMTP server), selenium (headless Chromium), pgserver (PostgreSQL
+        # server binaries for the tests); see
         # docs/archiver.rst.
         "test": ["pytest", "pytest-timeout", "softioc", "caproto", "ophyd", "sphinx",
                  "psycopg[binary]>=3.1", "starlette", "uvicorn", "jinja2", "httpx",
-                 "itsdangerous", "python-multipart", "aiosmtpd", "selenium",
+                 "itsdangerous", "python-multipart", "aiosmtpd", "selenium", "pgserver",
                  "tomli; python_version < '3.11'"],
         "sim": ["softioc", "caproto"],
         "plot": ["matplotlib"],

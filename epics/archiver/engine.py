@@ -53,8 +53,10 @@ def select_share(policies: Sequence[PvPolicy], share: Tuple[int, int]) -> List[P
 
 @dataclass(frozen=True)
 class EngineStatus:
-    """A snapshot of the engine: how many PVs and connections, samples stored and waiting,
-    samples dropped because the buffer bound was passed, and the last database error."""
+    """A snapshot of the engine: how many PVs and connections, samples stored, samples waiting
+    for the database (never more than ``max_buffered``; those of the current flush interval
+    are not counted yet), samples dropped because the bound was passed, and the last database
+    error."""
     pvs: int
     connected: int
     stored: int
@@ -111,6 +113,7 @@ class Engine:
         self._last_error: Optional[str] = None
         self._last_warning = 0.0
         self._stop_deadline = 0.0
+        self._last_drop_warning = float("-inf")
 
     # --- the callback thread -------------------------------------------------------------
     def _on_update(self, pvname: str = "", value=None, severity=None, status=None,
@@ -169,6 +172,8 @@ class Engine:
             self._wake.set()
             thread.join(timeout + 5.0)
         left = len(self._backlog) + len(self._pending)
+        self._backlog.extend(self._pending)
+        self._pending = []
         if left:
             logger.error("archiver stopped with %d samples not written (database: %s)", left,
                          self._last_error)
@@ -187,7 +192,7 @@ class Engine:
     def status(self) -> EngineStatus:
         with self._lock:
             connected = sum(1 for s in self._states.values() if s.connected)
-            buffered = len(self._pending) + len(self._backlog)
+        buffered = len(self._backlog)
         return EngineStatus(len(self._states), connected, self._stored, buffered, self._dropped,
                             self._database_ok, self._last_error)
 
@@ -224,14 +229,20 @@ class Engine:
                     batch.append(due)
         if batch and self._observer is not None:
             self._guarded(self._observer, batch)
-        self._backlog.extend(batch)
-        excess = len(self._backlog) - self.settings.max_buffered
+        # The bound holds at every moment: make room first, then add.
+        bound = self.settings.max_buffered
+        excess = len(self._backlog) + len(batch) - bound
         if excess > 0:
-            for _ in range(excess):
+            if len(batch) > bound:
+                batch = batch[-bound:]
+            for _ in range(min(excess, len(self._backlog))):
                 self._backlog.popleft()
             self._dropped += excess
-            logger.error("archiver buffer full (%d samples): dropped the %d oldest, %d dropped "
-                         "in all", self.settings.max_buffered, excess, self._dropped)
+            if now - self._last_drop_warning > WARN_INTERVAL:
+                self._last_drop_warning = now
+                logger.error("archiver buffer full (%d samples, database: %s): the oldest are "
+                             "dropped, %d so far", bound, self._last_error, self._dropped)
+        self._backlog.extend(batch)
 
     def _read_pv_info(self) -> None:
         with self._lock:

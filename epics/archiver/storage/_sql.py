@@ -106,23 +106,31 @@ class SqlStorage(Storage):
         conn.commit()
 
     def _run(self, work, write: bool = False) -> Any:
-        """Run ``work(cursor)`` in one transaction; driver errors become StorageError."""
-        conn = self._connection()
-        try:
-            cursor = conn.cursor()
-            result = work(cursor)
-            conn.commit()
-            return result
-        except self.driver_errors as exc:
-            lost = self._is_lost(exc)
+        """Run ``work(cursor)`` in one transaction; driver errors become StorageError. A read
+        that finds the connection lost (the server restarted) is tried once more on a new
+        connection; a write is not (the caller keeps the batch and retries)."""
+        for attempt in (1, 2):
+            conn = self._connection()
             try:
-                if not lost:
-                    conn.rollback()
-            except self.driver_errors:
-                lost = True
-            if lost:
-                self._drop_connection()
-            raise StorageError(f"database {'write' if write else 'read'} failed: {exc}") from exc
+                cursor = conn.cursor()
+                result = work(cursor)
+                conn.commit()
+                return result
+            except self.driver_errors as exc:
+                lost = self._is_lost(exc)
+                try:
+                    if not lost:
+                        conn.rollback()
+                except self.driver_errors:
+                    lost = True
+                if lost:
+                    self._drop_connection()
+                if lost and not write and attempt == 1:
+                    logger.info("database connection lost (%s): connecting again", exc)
+                    continue
+                raise StorageError(f"database {'write' if write else 'read'} failed: "
+                                   f"{exc}") from exc
+        raise AssertionError("not reached")
 
     def close(self) -> None:
         if not self._closed:
