@@ -14,6 +14,7 @@ from ..config import ArchiverConfig
 from .app import create_app
 
 logger = logging.getLogger("epics.archiver.web")
+SHUTDOWN_GRACE = 2
 
 
 def serve(config: ArchiverConfig, host: Optional[str] = None, port: Optional[int] = None) -> int:
@@ -22,6 +23,7 @@ def serve(config: ArchiverConfig, host: Optional[str] = None, port: Optional[int
     port = config.web.port if port is None else port
     if host not in ("127.0.0.1", "localhost", "::1"):
         logger.warning("the web server listens on %s: reachable from other hosts", host)
+    # Open event streams never end by themselves: on SIGTERM give them SHUTDOWN_GRACE s.
     uvicorn.run(create_app(config), host=host, port=port, log_level="info",
-                proxy_headers=False)
+                proxy_headers=False, timeout_graceful_shutdown=SHUTDOWN_GRACE)
     return 0
