@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 __all__ = ["AlertRule", "Bucket", "PvInfo", "Sample", "Storage", "StorageError",
            "INVALID_SEVERITY", "DISCONNECTED_STATUS"]
@@ -26,9 +26,8 @@ class StorageError(RuntimeError):
     """The database could not be reached or written; the engine buffers and retries."""
 
 
-@dataclass(frozen=True)
-class Sample:
-    """One stored value of one PV."""
+class Sample(NamedTuple):
+    """One stored value of one PV (a named tuple: the engine makes up to 100,000 a second)."""
     pv: str
     t_ns: int
     value: Optional[float]
