@@ -166,3 +166,21 @@ def test_engine_restart_through_the_cli_loses_nothing(ioc, tmp_path):
     assert counts[1] > counts[0] and len(values) == counts[1]
     assert values == sorted(values) and len(set(values)) == len(values)
     reader.close()
+
+
+def test_hash_password_cli_makes_a_hash_that_checks():
+    from epics.archiver.passwords import check_password
+    result = subprocess.run([sys.executable, "-m", "epics.archiver", "hash-password", "--stdin"],
+                            input="s3cret\n", capture_output=True, text=True, timeout=DEADLINE)
+    hashed = result.stdout.strip()
+    assert hashed.startswith("pbkdf2_sha256$") and "s3cret" not in hashed
+    assert check_password("s3cret", hashed) and not check_password("secret", hashed)
+
+
+def test_a_bad_config_is_a_clear_cli_error(tmp_path):
+    path = tmp_path / "bad.ini"
+    path.write_text("[group:g]\npvs = S:m{1..3\n")
+    result = subprocess.run([sys.executable, "-m", "epics.archiver", "run", "--config",
+                             str(path)], capture_output=True, text=True, timeout=DEADLINE)
+    assert result.returncode == 2 and "bad.ini [group g]" in result.stderr
+    assert "never closed" in result.stderr

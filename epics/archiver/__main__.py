@@ -50,7 +50,7 @@ def _run(args: argparse.Namespace) -> int:
                 status.pvs, status.stored, status.buffered, status.dropped,
                 "" if status.database_ok else f", database error: {status.last_error}")
     finally:
-        engine.stop()
+        engine.stop(disconnect=False)   # the process ends here: libca clears the channels
         notifier.close()
     status = engine.status()
     print(f"stopped: {status.stored} samples stored, {status.buffered} not written, "

@@ -18,6 +18,7 @@ Nothing here imports a web or GUI package.
 from __future__ import annotations
 
 import collections
+import itertools
 import logging
 import threading
 import time
@@ -38,6 +39,8 @@ logger = logging.getLogger("epics.archiver.engine")
 #: Most PVs whose metadata (units, enum strings) the writer reads per flush, so that a start
 #: with thousands of PVs never holds up the writes.
 INFO_PER_FLUSH = 200
+#: ... and for at most this many seconds per flush.
+INFO_TIME_PER_FLUSH = 0.2
 #: Seconds between two warnings while samples wait for the database.
 WARN_INTERVAL = 10.0
 
@@ -53,12 +56,14 @@ def select_share(policies: Sequence[PvPolicy], share: Tuple[int, int]) -> List[P
 
 @dataclass(frozen=True)
 class EngineStatus:
-    """A snapshot of the engine: how many PVs and connections, samples stored, samples waiting
+    """A snapshot of the engine: how many PVs and connections, monitor updates received,
+    samples stored, samples waiting
     for the database (never more than ``max_buffered``; those of the current flush interval
     are not counted yet), samples dropped because the bound was passed, and the last database
     error."""
     pvs: int
     connected: int
+    received: int
     stored: int
     buffered: int
     dropped: int
@@ -108,6 +113,7 @@ class Engine:
         self._observer = observer
         self._housekeeping = housekeeping
         self._stored = 0
+        self._received = 0
         self._dropped = 0
         self._database_ok = True
         self._last_error: Optional[str] = None
@@ -124,6 +130,7 @@ class Engine:
         sample = sample_from_update(pvname, value, severity, status, posixseconds, nanoseconds)
         now = time.monotonic()
         with self._lock:
+            self._received += 1
             if not state.connected:
                 state.reconnected()
             if state.offer(sample, now):
@@ -158,15 +165,18 @@ class Engine:
         logger.info("archiving %d PVs into %r", len(self._pvs), self.storage)
         return self
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop monitoring, write what is waiting (trying for up to ``timeout`` s), close the
-        storage. Idempotent."""
+    def stop(self, timeout: float = 10.0, disconnect: bool = True) -> None:
+        """Stop monitoring, write what is waiting (trying for up to ``timeout`` s), then
+        disconnect the PVs and close the storage. Idempotent.
+
+        ``disconnect=False`` leaves the channels to the process's exit: a process about to end
+        need not clear thousands of subscriptions one by one (which, under a full stream of
+        updates, takes far longer than writing the data)."""
         pvs, self._pvs = self._pvs, {}
-        for pv in pvs.values():
+        for pv in pvs.values():      # no more samples come in ...
             pv.clear_callbacks()
-            pv.disconnect()
         thread, self._thread = self._thread, None
-        if thread is not None:
+        if thread is not None:       # ... what came is written ...
             self._stop_deadline = time.monotonic() + timeout
             self._stopping.set()
             self._wake.set()
@@ -177,6 +187,9 @@ class Engine:
         if left:
             logger.error("archiver stopped with %d samples not written (database: %s)", left,
                          self._last_error)
+        if disconnect:               # ... and only then the channels go
+            for pv in pvs.values():
+                pv.disconnect()
         self.storage.close()
 
     def __enter__(self) -> "Engine":
@@ -193,7 +206,8 @@ class Engine:
         with self._lock:
             connected = sum(1 for s in self._states.values() if s.connected)
         buffered = len(self._backlog)
-        return EngineStatus(len(self._states), connected, self._stored, buffered, self._dropped,
+        return EngineStatus(len(self._states), connected, self._received, self._stored, buffered,
+                            self._dropped,
                             self._database_ok, self._last_error)
 
     # --- the writer thread ---------------------------------------------------------------
@@ -206,7 +220,8 @@ class Engine:
                 next_housekeeping = now + self.settings.alert_poll
                 self._guarded(self._housekeeping, self.storage)
             self._collect(now)
-            self._read_pv_info()
+            if not stopping:
+                self._read_pv_info(now + INFO_TIME_PER_FLUSH)
             written = self._write_backlog()
             if stopping and (not self._backlog or time.monotonic() > self._stop_deadline):
                 return
@@ -244,14 +259,19 @@ class Engine:
                              "dropped, %d so far", bound, self._last_error, self._dropped)
         self._backlog.extend(batch)
 
-    def _read_pv_info(self) -> None:
+    def _read_pv_info(self, deadline: float) -> None:
         with self._lock:
             needed = [name for name, s in self._states.items() if s.info_needed][:INFO_PER_FLUSH]
         for name in needed:
+            if time.monotonic() > deadline:
+                return
             pv = self._pvs.get(name)
             if pv is None or not pv.connected:
                 continue
-            ctrl = pv.get_ctrlvars(timeout=2.0, warn=False) or {}
+            ctrl = pv.get_ctrlvars(timeout=2.0, warn=False)
+            if ctrl is None:   # no answer in time: store what the type says, do not retry
+                logger.info("%s: no metadata (units, enum strings) within 2 s", name)
+                ctrl = {}
             kind = "number"
             field_type = str(pv.type or "")
             if "enum" in field_type:
@@ -273,7 +293,7 @@ class Engine:
         """Write the waiting samples in batches; False if the database refused."""
         while self._backlog:
             size = min(self.settings.batch_size, len(self._backlog))
-            batch = [self._backlog[i] for i in range(size)]
+            batch = list(itertools.islice(self._backlog, size))
             try:
                 self.storage.write(batch)
             except StorageError as exc:

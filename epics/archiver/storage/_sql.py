@@ -117,6 +117,7 @@ class SqlStorage(Storage):
                 conn.commit()
                 return result
             except self.driver_errors as exc:
+                self._ids.clear()   # ids made in the rolled-back transaction are void
                 lost = self._is_lost(exc)
                 try:
                     if not lost:
@@ -190,8 +191,11 @@ class SqlStorage(Storage):
             return 0
 
         def work(cursor):
-            rows = [(self._pv_id(cursor, s.pv, create=True), s.t_ns, s.value, s.text,
-                     s.severity, s.status) for s in samples]
+            ids = self._ids
+            for name in {s[0] for s in samples} - ids.keys():
+                self._pv_id(cursor, name, create=True)
+            rows = [(ids[pv], t, value, text, severity, status)
+                    for pv, t, value, text, severity, status in samples]
             before = self._changes(cursor)
             cursor.executemany(self._sql(
                 "INSERT INTO samples (pv_id, t, value, text, severity, status) VALUES "
