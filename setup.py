@@ -21,6 +21,14 @@ def read_version() -> str:
 # slower pure-Python path (epics.ca.event_buffer_in_use() says which is in use).
 EVENT_BUFFER = Extension("epics._evbuf", sources=["epics/_evbuf.c"], optional=True)
 
+# epics.qt: widgets and apps; qtpy picks PySide6 unless QT_API names PyQt5/PyQt6.
+# PySide6 6.12.0 drops a reference to True at every signal emit() (a crash after a few
+# thousand emits on Python < 3.12; tests/test_qt_widgets.py checks it).
+QT = ["qtpy", "PySide6-Essentials>=6.5,!=6.12.0", "pyqtgraph"]
+# epics.archiver: storage (psycopg for PostgreSQL; SQLite is built in) and the web front end.
+ARCHIVER = ["psycopg[binary]>=3.1", "starlette", "uvicorn", "jinja2", "itsdangerous",
+            "python-multipart", "tomli; python_version < '3.11'"]
+
 setup(
     name="epicsca",
     ext_modules=[EVENT_BUFFER],
@@ -35,6 +43,7 @@ setup(
     package_data={
         "epics.sim": ["*.db"],
         "epics.testing": ["*"],
+        "epics.archiver.web": ["static/*", "templates/*"],
     },
     install_requires=[
         "numpy",
@@ -46,15 +55,18 @@ setup(
         # ophyd: the tests drive ophyd's EpicsSignal/EpicsMotor through this package, since
         # ophyd (bluesky's device layer) is a main user of `epics`. sphinx: the docs are built
         # with warnings as errors by the test suite. See README.md.
-        "test": ["pytest", "pytest-timeout", "softioc", "caproto", "ophyd", "sphinx",
-                 "qtpy", "PySide6-Essentials>=6.5,!=6.12.0", "pyqtgraph", "pytest-qt"],
+        # Each application's test dependencies come from its own extra (below), so that the test
+        # extra cannot drift from what users install. qt: see "qt". archiver: psycopg
+        # (PostgreSQL), httpx (requests to the web front end), aiosmtpd (a local SMTP server),
+        # selenium (headless Chromium), pgserver (PostgreSQL server binaries); docs/archiver.rst.
+        "test": ["pytest", "pytest-timeout", "softioc", "caproto", "ophyd", "sphinx"]
+                + QT + ["pytest-qt"]
+                + ARCHIVER + ["httpx", "aiosmtpd", "selenium", "pgserver"],
         "sim": ["softioc", "caproto"],
         "plot": ["matplotlib"],
-        # epics.qt: widgets and apps; qtpy picks PySide6 unless QT_API names PyQt5/PyQt6.
-        # PySide6 6.12.0 drops a reference to True at every signal emit() (a crash after a few
-        # thousand emits on Python < 3.12; tests/test_qt_widgets.py checks it).
-        "qt": ["qtpy", "PySide6-Essentials>=6.5,!=6.12.0", "pyqtgraph"],
+        "qt": QT,
         "docs": ["sphinx"],
+        "archiver": ARCHIVER,
     },
     entry_points={
         "console_scripts": [

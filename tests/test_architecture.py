@@ -27,7 +27,7 @@ LAYERS = [
     ["alarm", "device"],
     ["motor"],
     ["devices"],
-    ["qt"],                                      # flavours and applications (top)
+    ["qt", "archiver"],                          # flavours and applications: public names of lower layers
 ]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 # Beside the chain: they may use any layer, and no layer may use them.
@@ -98,3 +98,25 @@ def test_importing_epics_loads_no_library_and_starts_no_thread():
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=60, check=True).stdout.split()
     assert output == ["True", "True", "1"]
+
+
+APPLICATIONS = ["archiver"]
+
+
+@pytest.mark.parametrize("path", [p for p in _package_files() if _module_of(p) in APPLICATIONS],
+                         ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_applications_use_only_public_names_of_the_library(path):
+    """An application (epics.archiver, ...) imports from the library below it only public names
+    of public modules, like any user of ``epics`` would."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and \
+                node.module.split(".")[0] == "epics":
+            parts = node.module.split(".")
+            if len(parts) > 1 and parts[1] in APPLICATIONS:
+                continue
+            assert not any(part.startswith("_") for part in parts), \
+                f"{path.name} imports the private module {node.module}"
+            for alias in node.names:
+                assert not alias.name.startswith("_"), \
+                    f"{path.name} imports the private name {alias.name} from {node.module}"
