@@ -27,6 +27,7 @@ LAYERS = [
     ["alarm", "device"],
     ["motor"],
     ["devices"],
+    ["instruments"],                             # applications: public names of the rest only
 ]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 # Beside the chain: they may use any layer, and no layer may use them.
@@ -82,6 +83,37 @@ def test_layer_imports_only_its_own_rank_or_lower(path):
             assert RANK[imported] <= RANK[module], (
                 f"{path.relative_to(PACKAGE)} ({module}, layer {RANK[module]}) imports "
                 f"{imported} (layer {RANK[imported]}): imports must go down")
+
+
+# Applications on top of the library: each uses only public modules and public names of the
+# layers below (no ``epics._x`` module, no ``_name``), so the library can change inside.
+APPLICATIONS = {"instruments"}
+
+
+def _private_uses(path: Path) -> list:
+    """'from epics.x import _y' / 'import epics._x' / relative imports out of the package."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level > 1:
+                found.append(f"relative import {'.' * node.level}{node.module or ''}")
+            elif node.level == 0 and node.module and node.module.split(".")[0] == "epics":
+                parts = node.module.split(".")
+                found += [node.module for part in parts[1:2] if part.startswith("_")]
+                if len(parts) <= 2 or parts[1] != _module_of(path):
+                    found += [f"{node.module}.{a.name}" for a in node.names
+                              if a.name.startswith("_")]
+        elif isinstance(node, ast.Import):
+            found += [a.name for a in node.names
+                      if a.name.startswith("epics.") and a.name.split(".")[1].startswith("_")]
+    return found
+
+
+@pytest.mark.parametrize("path", [p for p in _package_files() if _module_of(p) in APPLICATIONS],
+                         ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_applications_use_only_public_names_of_the_library(path):
+    assert _private_uses(path) == [], f"{path.relative_to(PACKAGE)} uses private names"
 
 
 def test_every_module_has_a_place():
