@@ -136,6 +136,31 @@ def test_a_motor_that_cannot_reach_is_reported_and_the_others_move(stage):
     assert not rows[motors[1]].matches and rows[motors[0]].matches
 
 
+def test_a_missing_motor_and_a_refused_value_are_reported_and_the_rest_restored(stage):
+    f, motors, plain = stage
+    align(motors, plain)
+    saved = f.save_position("stage", "aligned")
+    ghost = "insghost:m9"                               # served by nobody
+    f.set_pvs("stage", list(f.instrument("stage").pvs) + [PvEntry(ghost, MOTOR)])
+    f.store_position("stage", "aligned", dict(saved.values, **{ghost: 1.0}))
+    scatter(motors, plain)
+    assert caput(plain + "filter.TWST", "Cu 0.2mm", wait=True) == 1   # 'Cu 0.1mm' is gone
+    try:
+        steps = []
+        report = f.restore_position("stage", "aligned", timeout=DEADLINE,
+                                    progress=steps.append)
+    finally:
+        assert caput(plain + "filter.TWST", "Cu 0.1mm", wait=True) == 1
+    assert sorted(report.failed) == sorted([ghost, plain + "filter"])
+    assert "not connected" in report.failed[ghost]
+    assert "'Cu 0.1mm' is not a state" in report.failed[plain + "filter"]
+    assert len(report.moved) == len(saved.values) - 1
+    assert fresh(f"{motors[0]}.RBV") == pytest.approx(1.25)
+    assert fresh(plain + "sample") == "Fe foil"
+    assert steps[0] == "moving " + ", ".join(motors)    # the ghost never started
+    assert f"writing {plain}gain" in steps
+
+
 def test_restore_only_some_pvs(stage):
     f, motors, plain = stage
     align(motors, plain)

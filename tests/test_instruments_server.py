@@ -47,11 +47,33 @@ def request(command: str, instrument: str, position: str) -> str:
     """Write a request as a SPEC macro would, wait until the server is done; its status."""
     assert caput(P + layout.INSTRUMENT, instrument, wait=True, timeout=DEADLINE) == 1
     assert caput(P + layout.POSITION, position, wait=True, timeout=DEADLINE) == 1
-    assert caput(P + layout.COMMAND, command, wait=True, timeout=DEADLINE) == 1
-    assert fresh(P + layout.BUSY) == 1     # set by the IOC while it processed the put
-    wait_for(P + layout.BUSY, lambda: fresh(P + layout.BUSY) == 0, f"{command} not done")
+    busy_values = []
+    busy = PV(P + layout.BUSY, callback=lambda value=None, **kws: busy_values.append(value))
+    try:
+        assert busy.wait_for_connection(timeout=DEADLINE)
+        assert wait_for_condition([busy], lambda: busy_values == [0], DEADLINE)
+        assert caput(P + layout.COMMAND, command, wait=True, timeout=DEADLINE) == 1
+        # busy went to 1 (set by the IOC within the put, or by the server) and back to 0
+        assert wait_for_condition([busy], lambda: busy_values[-1:] == [0] and 1 in busy_values,
+                                  DEADLINE), f"{command} not done: busy was {busy_values}"
+    finally:
+        busy.disconnect()
     assert fresh(P + layout.COMMAND, as_string=True) == "Idle"
     return fresh(P + layout.STATUS, as_string=True)
+
+
+def test_the_ioc_marks_a_request_busy_while_the_put_is_processed(training_ioc):
+    """The training IOC's own part: a put to command sets busy before it completes (no
+    instruments server is needed for that, and none answers these names)."""
+    prefix = "sim:inst:"
+    assert caput(prefix + layout.BUSY, 0, wait=True) == 1
+    assert caput(prefix + layout.COMMAND, "Idle", wait=True) == 1
+    assert fresh(prefix + layout.BUSY) == 0
+    assert caput(prefix + layout.COMMAND, "Go To", wait=True) == 1
+    assert fresh(prefix + layout.BUSY) == 1
+    assert caput(prefix + layout.COMMAND, "Idle", wait=True) == 1
+    assert fresh(prefix + layout.BUSY) == 1          # only a request sets it; the server clears
+    assert caput(prefix + layout.BUSY, 0, wait=True) == 1
 
 
 @pytest.fixture(scope="module")

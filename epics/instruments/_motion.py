@@ -14,10 +14,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from epics import Motor
+from epics import PV, Motor
 from epics.ca import ChannelAccessException
 from epics.device import wait_for_condition
 from epics.motor import MotorException
@@ -28,6 +28,8 @@ log = logging.getLogger("epics.instruments")
 
 #: Seconds to connect to a motor record and read its fields.
 CONNECT_TIMEOUT = 5.0
+#: Seconds between progress reports while motors move.
+PROGRESS_PERIOD = 1.0
 
 
 @dataclass
@@ -39,23 +41,37 @@ class MotorMove:
     target: float
     error: Optional[str] = None
     final: Optional[float] = None
-    motor: Optional[Motor] = None
-    done: threading.Event = None   # type: ignore[assignment]  # set by __post_init__
-
-    def __post_init__(self) -> None:
-        self.done = threading.Event()
+    motor: Optional[Motor] = field(default=None, repr=False)
+    #: Set when the put to VAL has completed (by the put's callback, on the dispatcher thread).
+    done: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def fail(self, why: str) -> None:
         if self.error is None:
             self.error = why
 
 
-def _read(motor: Motor, field: str) -> Any:
-    return motor.get(field, use_monitor=False, timeout=CONNECT_TIMEOUT)
+def _read(motor: Motor, name: str) -> Any:
+    """A field as the server has it now (not the last monitor update)."""
+    return motor.get(name, use_monitor=False, timeout=CONNECT_TIMEOUT)
+
+
+def _connect_all(moves: Sequence[MotorMove]) -> List[PV]:
+    """Connect to every record at once (one wait of CONNECT_TIMEOUT for all); a record that
+    does not answer fails its move. Returns the probes, to be disconnected once the Motor
+    objects (which share their channels) exist."""
+    probes = {move.record: PV(f"{move.record}.RTYP", auto_monitor=False,
+                              connection_timeout=CONNECT_TIMEOUT) for move in moves}
+    deadline = time.monotonic() + CONNECT_TIMEOUT
+    for move in moves:
+        if not probes[move.record].wait_for_connection(
+                timeout=max(deadline - time.monotonic(), 0.0)):
+            move.fail(f"not connected (no answer from {move.record}.RTYP within "
+                      f"{CONNECT_TIMEOUT:g} s)")
+    return list(probes.values())
 
 
 def _start(move: MotorMove) -> None:
-    """Connect, check the soft limits, send the put (completion sets ``move.done``)."""
+    """Check the record and the soft limits, send the put (completion sets ``move.done``)."""
     try:
         motor = Motor(move.record, timeout=CONNECT_TIMEOUT)
     except MotorException as exc:
@@ -76,12 +92,32 @@ def _start(move: MotorMove) -> None:
         move.fail(f"the put of {move.target:g} to {move.record}.VAL failed: {exc}")
 
 
+def _wait_for_completions(moves: Sequence[MotorMove], deadline: float,
+                          progress: Optional[Callable[[str], None]]) -> None:
+    """Wait until every put has completed or the deadline has passed, telling ``progress``
+    every PROGRESS_PERIOD seconds where the motors still moving are."""
+    for _ in range(int((deadline - time.monotonic()) / PROGRESS_PERIOD) + len(moves) + 2):
+        moving = [move for move in moves if not move.done.is_set()]
+        remaining = deadline - time.monotonic()
+        if not moving or remaining <= 0:
+            return
+        if moving[0].done.wait(min(PROGRESS_PERIOD, remaining)) or progress is None:
+            continue
+        where = []
+        for move in moving:
+            if not move.done.is_set():
+                position = move.motor.get("RBV") if move.motor is not None else None
+                where.append(f"{move.record} at {position} (to {move.target:g})")
+        if where:
+            progress("moving: " + ", ".join(where))
+
+
 def _wait(move: MotorMove, deadline: float) -> None:
-    """Wait for completion and DMOV = 1, then check how the move ended."""
+    """After the completions: DMOV = 1, then check how the move ended."""
     motor = move.motor
     assert motor is not None
-    if not move.done.wait(max(deadline - time.monotonic(), 0.0)):
-        move.fail(f"still moving at the timeout (put to VAL not completed)")
+    if not move.done.is_set():
+        move.fail("still moving at the timeout (put to VAL not completed)")
         return
     dmov = motor.PV("DMOV")
     if not wait_for_condition([dmov], lambda: _read(motor, "DMOV") == 1,
@@ -107,12 +143,17 @@ def move_motors(targets: Sequence[Tuple[str, float]], wait: bool, timeout: float
     """
     deadline = time.monotonic() + timeout
     moves = [MotorMove(record, float(target)) for record, target in targets]
+    probes = _connect_all(moves)
     for move in moves:
-        _start(move)
+        if move.error is None:
+            _start(move)
+    for probe in probes:
+        probe.disconnect()
     started = [move for move in moves if move.error is None]
     if progress is not None and started:
         progress(f"moving {', '.join(move.record for move in started)}")
     if wait:
+        _wait_for_completions(started, deadline, progress)
         for move in started:
             try:
                 _wait(move, deadline)
@@ -122,16 +163,6 @@ def move_motors(targets: Sequence[Tuple[str, float]], wait: bool, timeout: float
         if move.error is not None:
             log.warning("motor %s to %g: %s", move.record, move.target, move.error)
     return moves
-
-
-def stop_all(moves: Sequence[MotorMove]) -> None:
-    """Stop every motor of ``moves`` that was started (best effort)."""
-    for move in moves:
-        if move.motor is not None:
-            try:
-                move.motor.stop()
-            except ChannelAccessException:
-                log.warning("could not stop %s", move.record, exc_info=True)
 
 
 def release(moves: Sequence[MotorMove]) -> Dict[str, Optional[float]]:

@@ -24,7 +24,7 @@ from ._schema import open_database, write_transaction
 from .errors import ExistsError, NotFoundError
 from .model import PLAIN_PV, Instrument, Position, PvEntry
 from .restore import DEFAULT_RESTORE_TIMEOUT, Progress, RestoreReport, restore
-from .values import DEFAULT_TIMEOUT, Comparison, compare_values, read_values
+from .values import DEFAULT_TIMEOUT, Comparison, compare_values, read_values, storable
 
 __all__ = ["InstrumentFile", "PvSpec"]
 
@@ -195,10 +195,13 @@ class InstrumentFile:
         """Write a position with the given values (in one transaction).
 
         ``replace=False`` raises ExistsError if the position exists; otherwise its values are
-        replaced as a whole. :meth:`save_position` reads the values from the PVs.
+        replaced as a whole. Values are plain numbers, strings or lists of numbers (numpy
+        arrays and scalars are converted). :meth:`save_position` reads the values from the
+        PVs.
         """
         name = _name(name, "position")
         saved = time.time() if saved is None else float(saved)
+        values = {pvname: storable(value) for pvname, value in values.items()}
         rows = [(pvname, json.dumps(value)) for pvname, value in values.items()]
         with self._lock, write_transaction(self._conn()) as db:
             ident = self._instrument_id(instrument)
@@ -233,7 +236,7 @@ class InstrumentFile:
             db.execute("DELETE FROM position WHERE instrument_id = ? AND name = ?",
                        (self._instrument_id(instrument), name))
 
-    # --- with Channel Access ------------------------------------------------------------------------
+    # --- with Channel Access ---------------------------------------------------------------------
 
     def save_position(self, instrument: str, name: str, replace: bool = True,
                       timeout: float = DEFAULT_TIMEOUT) -> Position:
