@@ -230,3 +230,39 @@ def test_command_line_without_ioc(f, tmp_path, capsys):
     notes.write_text("not a database, " * 100)
     assert cli.main([str(notes), "list"], out=out) == 2
     assert "not an instruments file" in capsys.readouterr().err
+
+
+OPENER = """
+import sys, time
+from epics.instruments import InstrumentFile
+path, start, tag = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+time.sleep(max(start - time.time(), 0.0))     # all open the new file at the same moment
+with InstrumentFile(path) as f:
+    f.add_instrument(tag, ["xx:ao"])
+    for i in range(10):
+        f.store_position(tag, f"p{i}", {"xx:ao": i})
+"""
+
+
+def test_processes_creating_one_new_file_at_once_all_succeed(tmp_path):
+    """Every process finds the file new, or ours: never half-made (the reads of the check are
+    one transaction, and the schema is made under the write lock)."""
+    import subprocess
+    import sys
+    import time
+    path = tmp_path / "new.db"
+    start = time.time() + 2.0
+    openers = [subprocess.Popen([sys.executable, "-c", OPENER, str(path), str(start), f"i{n}"],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+               for n in range(6)]
+    try:
+        outputs = [opener.communicate(timeout=120)[0] for opener in openers]
+    finally:
+        for opener in openers:
+            if opener.poll() is None:
+                opener.kill()
+                opener.wait(timeout=10)
+    assert [opener.returncode for opener in openers] == [0] * 6, outputs
+    with InstrumentFile(path) as f:
+        assert f.instruments() == [f"i{n}" for n in range(6)]
+        assert all(len(f.positions(name)) == 10 for name in f.instruments())

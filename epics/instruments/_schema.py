@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sqlite3
+import time
 from pathlib import Path
 from typing import Iterator, List, Tuple, Union
 
@@ -36,6 +37,8 @@ log = logging.getLogger("epics.instruments")
 APPLICATION_ID = 0x4570496E
 #: Seconds a connection waits for another process's write to finish before giving up.
 BUSY_TIMEOUT = 30.0
+#: Seconds between attempts at switching a new file to WAL while other processes hold it.
+WAL_RETRY_PERIOD = 0.02
 
 #: The schema, as the steps that take a file from version N-1 to N. Never edit a step once
 #: released: add a new one (a file in the field has had the old ones).
@@ -97,10 +100,16 @@ def _check_ours(path: Path, connection: sqlite3.Connection) -> int:
     """The file's schema version (0: a new, empty file); raises if it is not ours or damaged.
     Reads only."""
     try:
-        application_id = connection.execute("PRAGMA application_id").fetchone()[0]
-        version = connection.execute("PRAGMA user_version").fetchone()[0]
-        tables = _user_tables(connection)
-        problems = [row[0] for row in connection.execute("PRAGMA quick_check")]
+        # One read transaction: a consistent view, even while another process creates the
+        # schema (read one by one, the id could be read before its commit, the tables after).
+        connection.execute("BEGIN")
+        try:
+            application_id = connection.execute("PRAGMA application_id").fetchone()[0]
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+            tables = _user_tables(connection)
+            problems = [row[0] for row in connection.execute("PRAGMA quick_check")]
+        finally:
+            connection.execute("ROLLBACK")
     except sqlite3.DatabaseError as exc:
         raise InstrumentFileError(f"{path} is not an instruments file: {exc}") from exc
     if problems != ["ok"]:
@@ -135,6 +144,27 @@ def _migrate(path: Path, connection: sqlite3.Connection) -> None:
         connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
+def _switch_to_wal(connection: sqlite3.Connection) -> str:
+    """Put the file in WAL mode (once per file: the mode is kept in the file); returns the mode.
+
+    The switch needs the file to itself for a moment, and SQLite may answer "locked" at once,
+    without waiting, while other processes open it too: retried every WAL_RETRY_PERIOD seconds,
+    for up to BUSY_TIMEOUT seconds.
+    """
+    mode = connection.execute("PRAGMA journal_mode").fetchone()[0]
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    for _ in range(int(BUSY_TIMEOUT / WAL_RETRY_PERIOD) + 1):
+        if mode.lower() == "wal":
+            break
+        try:
+            mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(WAL_RETRY_PERIOD)
+    return mode
+
+
 def open_database(path: Union[str, Path]) -> sqlite3.Connection:
     """Open (or create) the instruments file at ``path``, at the current schema version.
 
@@ -155,7 +185,7 @@ def open_database(path: Union[str, Path]) -> sqlite3.Connection:
     try:
         version = _check_ours(path, connection)
         connection.execute("PRAGMA foreign_keys = ON")
-        mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        mode = _switch_to_wal(connection)
         if mode.lower() != "wal":
             log.warning("%s: journal mode is %s, not WAL (a file system without shared memory?)",
                         path, mode)
