@@ -46,7 +46,12 @@ setup(
         # ophyd: the tests drive ophyd's EpicsSignal/EpicsMotor through this package, since
         # ophyd (bluesky's device layer) is a main user of `epics`. sphinx: the docs are built
         # with warnings as errors by the test suite. See README.md.
-        "test": ["pytest", "pytest-timeout", "softioc", "caproto", "ophyd", "sphinx"],
+        # bluesky, ophyd-async[ca] (aioca): dependents run in one process with epics
+        # (tests/test_bluesky_scan.py, tests/test_ophyd_async.py). pydm is NOT here: it requires
+        # pyepics, which would install PyEpics over epics/; tests/test_dependents.py installs it
+        # in a venv of its own through shim/pyepics, the documented way.
+        "test": ["pytest", "pytest-timeout", "softioc", "caproto", "ophyd", "sphinx",
+                 "bluesky", "ophyd-async[ca]"],
         "sim": ["softioc", "caproto"],
         "plot": ["matplotlib"],
         "docs": ["sphinx"],
