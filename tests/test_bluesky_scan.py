@@ -5,47 +5,26 @@ The run must complete with one event per point, each with the motor at that poin
 detector (the record's dial readback DRBV, read through EpicsSignalRO) agreeing with it. ophyd's
 global state is handled by the ``ophyd_pyepics`` fixture (tests/conftest.py). Skipped when
 bluesky is not installed (it is in the test extras); the server is stopped at the end, also on
-failure.
+failure. The server and the EpicsMotor are tests/test_ophyd_motor.py's fixtures.
 """
 from __future__ import annotations
 
-import sys
-
 import pytest
 
-from epics.testing import SubprocessIoc, unique_prefix
 from test_ca_helpers import DEADLINE
+from test_ophyd_motor import MOVE_TIMEOUT, motor, sim_motor  # noqa: F401 (fixtures)
 
 POINTS = 5
 
 
-@pytest.fixture
-def sim_motor_name(epics_port_pool):
-    name = f"{unique_prefix('bsk')}m1"
-    port = epics_port_pool.take()
-    server = SubprocessIoc([sys.executable, "-m", "epics.sim.records.server", "--port", "{port}",
-                            "--motors", name], port=port,
-                           repeater_port=epics_port_pool.repeater_port, name="sim-records")
-    try:
-        with server:
-            yield name
-    finally:
-        epics_port_pool.release(port)
-
-
-def test_scan_over_epics_motor_completes_with_one_event_per_point(ophyd_pyepics,
-                                                                    sim_motor_name):
+def test_scan_over_epics_motor_completes_with_one_event_per_point(ophyd_pyepics, motor):
     pytest.importorskip("bluesky", reason="bluesky is not installed (it is in the test extras)")
     from bluesky import RunEngine
     from bluesky.plans import scan
 
-    motor = ophyd_pyepics.EpicsMotor(sim_motor_name, name="m1")
-    detector = ophyd_pyepics.EpicsSignalRO(f"{sim_motor_name}.DRBV", name="dial")
+    detector = ophyd_pyepics.EpicsSignalRO(f"{motor.prefix}.DRBV", name="dial")
     try:
-        motor.wait_for_connection(timeout=DEADLINE)
         detector.wait_for_connection(timeout=DEADLINE)
-        motor.velocity.set(20.0).wait(timeout=DEADLINE)
-        motor.acceleration.set(0.05).wait(timeout=DEADLINE)
 
         documents = []
         engine = RunEngine({}, call_returns_result=True)
@@ -64,6 +43,5 @@ def test_scan_over_epics_motor_completes_with_one_event_per_point(ophyd_pyepics,
         assert [event["data"]["m1"] for event in events] == pytest.approx(expected, abs=1e-3)
         assert [event["data"]["dial"] for event in events] == pytest.approx(expected, abs=1e-3)
     finally:
-        motor.move(0.0, wait=True, timeout=60.0)
-        motor.destroy()
+        motor.move(0.0, wait=True, timeout=MOVE_TIMEOUT)
         detector.destroy()
