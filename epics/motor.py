@@ -10,14 +10,18 @@ the same return codes from :meth:`Motor.move`, available here as named constants
     >>> m.tweak(dir='forward', wait=True)
     >>> m.get_position(readback=True, dial=True)
 
-What differs from PyEpics is how waiting is done. A ``wait=True`` move returns once the put has
-completed *and* the record reports DMOV = 1, as read from the server after the completion, so it
-also holds against servers that complete a put as soon as the motion starts; the wait is on
-monitor events with a deadline, never a polling loop. A motor that hits a limit switch or is
-stopped ends such a move with the code for that outcome (a stopped move is DONE_OK, as in
-PyEpics: compare :meth:`Motor.get_position` with the target to tell), and a server that does not
-answer ends it with TIMEOUT after ``timeout`` seconds. Reading a field the motor record does not
-have raises an AttributeError (that is also a MotorException) without touching the network.
+What differs from PyEpics is how waiting is done. "The put completed and DMOV = 1" does not
+prove that a motion has ended: a server may complete the put before the motion starts and drop
+DMOV later (caproto's ``fake_motor_record`` does, by up to 100 ms). A ``wait=True`` move or tweak,
+and :meth:`Motor.wait_for_stop`, return once DMOV = 1 *and* the readback is at the drive position,
+or DMOV stayed 1 for :data:`MOTION_START_TIMEOUT` since the put or the last end of a motion (all
+read from the server); the wait is on monitor events with a deadline, never a polling loop. A
+motor that hits a limit switch or is stopped ends such a move with the code for that outcome (a
+stopped move is DONE_OK, as in PyEpics: compare :meth:`Motor.get_position` with the target to
+tell), and a server that does not answer ends it with TIMEOUT after ``timeout`` seconds. A
+refused target is LVIO = 1 with the previous target put back (LVIO alone is not proof: the fake
+motor never clears it). Reading a field the motor record does not have raises an AttributeError
+(that is also a MotorException) without touching the network.
 
 Threads: as for every Device, the motor's PVs deliver monitor updates on the dispatcher thread;
 :meth:`Motor.move` and :meth:`Motor.tweak` may be called from any thread, including from a
