@@ -72,13 +72,20 @@ def make_venv(folder: Path) -> Path:
 def pip_install(python: Path, *requirements, cwd: Path) -> str:
     """pip install into the venv of ``python``; fails the test with pip's output (and the likely
     cause, a missing network to the index) when it does not succeed."""
-    result = run([python, "-m", "pip", "install", "--disable-pip-version-check", *requirements],
-                 cwd=cwd, timeout=INSTALL_TIMEOUT)
+    command = "pip install " + " ".join(map(str, requirements))
+    why = ("These tests need the network to the package index (PyPI) or a warm pip cache; if "
+           "the index is unreachable that is the cause, and the test must fail, not skip.")
+    try:
+        result = run([python, "-m", "pip", "install", "--disable-pip-version-check",
+                      *requirements], cwd=cwd, timeout=INSTALL_TIMEOUT)
+    except subprocess.TimeoutExpired as exc:
+        output = exc.output.decode(errors="replace") if isinstance(exc.output, bytes) else \
+            (exc.output or "")
+        pytest.fail(f"{command} did not finish within {INSTALL_TIMEOUT} s. {why}"
+                    f"\n--- pip's output (end) ---\n{output[-4000:]}", pytrace=False)
     if result.returncode != 0:
-        pytest.fail("pip install " + " ".join(map(str, requirements)) + " failed. These tests "
-                    "need the network to the package index (PyPI) or a warm pip cache; if the "
-                    "index is unreachable that is the cause, and the test must fail, not skip."
-                    f"\n--- pip's output (end) ---\n{result.stdout[-4000:]}", pytrace=False)
+        pytest.fail(f"{command} failed. {why}\n--- pip's output (end) ---\n"
+                    f"{result.stdout[-4000:]}", pytrace=False)
     return result.stdout
 
 
