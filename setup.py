@@ -59,7 +59,12 @@ setup(
         # extra cannot drift from what users install. qt: see "qt". archiver: psycopg
         # (PostgreSQL), httpx (requests to the web front end), aiosmtpd (a local SMTP server),
         # selenium (headless Chromium), pgserver (PostgreSQL server binaries); docs/archiver.rst.
-        "test": ["pytest", "pytest-timeout", "softioc", "caproto", "ophyd", "sphinx"]
+        # bluesky, ophyd-async[ca] (aioca): dependents run in one process with epics
+        # (tests/test_bluesky_scan.py, tests/test_ophyd_async.py). pydm is NOT here: it requires
+        # pyepics, which would install PyEpics over epics/; tests/test_dependents.py installs it
+        # in a venv of its own through shim/pyepics, the documented way.
+        "test": ["pytest", "pytest-timeout", "softioc", "caproto", "ophyd", "sphinx",
+                 "bluesky", "ophyd-async[ca]"]
                 + QT + ["pytest-qt"]
                 + ARCHIVER + ["httpx", "aiosmtpd", "selenium", "pgserver"],
         "sim": ["softioc", "caproto"],

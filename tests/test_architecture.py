@@ -31,7 +31,7 @@ LAYERS = [
 ]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 # Beside the chain: they may use any layer, and no layer may use them.
-BESIDE = {"cli", "sim", "testing", "__main__"}
+BESIDE = {"cli", "sim", "testing", "__main__", "which"}
 
 
 def _module_of(path: Path) -> str:
