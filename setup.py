@@ -46,10 +46,13 @@ setup(
         # ophyd: the tests drive ophyd's EpicsSignal/EpicsMotor through this package, since
         # ophyd (bluesky's device layer) is a main user of `epics`. sphinx: the docs are built
         # with warnings as errors by the test suite. See README.md.
-        "test": ["pytest", "pytest-timeout", "softioc", "caproto", "ophyd", "sphinx"],
+        "test": ["pytest", "pytest-timeout", "softioc", "caproto", "ophyd", "sphinx",
+                 "pytest-asyncio"],
         "sim": ["softioc", "caproto"],
         "plot": ["matplotlib"],
         "docs": ["sphinx"],
+        # epics.aio needs nothing beyond the standard library's asyncio
+        "aio": [],
     },
     entry_points={
         "console_scripts": [

@@ -27,6 +27,7 @@ LAYERS = [
     ["alarm", "device"],
     ["motor"],
     ["devices"],
+    ["aio"],                                     # flavours: only the public layers below
 ]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 # Beside the chain: they may use any layer, and no layer may use them.
