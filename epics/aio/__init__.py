@@ -16,6 +16,8 @@ from ._constants import (DBE_ALARM, DBE_LOG, DBE_PROPERTY, DBE_VALUE, DBR_CHAR, 
                          DBR_ENUM_STR, DBR_FLOAT, DBR_LONG, DBR_PUT_ACKS, DBR_PUT_ACKT,
                          DBR_SHORT, DBR_STRING, DBR_STSACK_STRING, FORMAT_CTRL, FORMAT_RAW,
                          FORMAT_TIME, ca_extra_fields)
+from ._monitor import PVMonitor
+from ._pv import PV
 from ._subscription import Subscription, camonitor
 from ._values import CANothing
 from .._version import __version__
@@ -28,4 +30,6 @@ __all__ = [
     "DBR_CHAR_STR", "DBR_CHAR_UNICODE", "DBR_ENUM_STR", "DBR_CHAR_BYTES", "DBR_PUT_ACKT",
     "DBR_PUT_ACKS", "DBR_STSACK_STRING", "DBR_CLASS_NAME",
     "FORMAT_RAW", "FORMAT_TIME", "FORMAT_CTRL", "ca_extra_fields",
+    # the PyEpics-flavoured part
+    "PV", "PVMonitor",
 ]

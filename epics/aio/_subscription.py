@@ -47,7 +47,8 @@ class Subscription:
 
     def __init__(self, name: str, callback: Callable[[Any], Union[None, Awaitable]],
                  events: Optional[int], datatype: Any, format: int, count: int,
-                 all_updates: bool, notify_disconnect: bool, connect_timeout: Timeout) -> None:
+                 all_updates: bool, notify_disconnect: bool, connect_timeout: Timeout,
+                 *, queue_size: Optional[int] = None) -> None:
         cache = channel_cache()
         self.name = name
         self.callback = callback
@@ -58,8 +59,10 @@ class Subscription:
         self.channel = cache.get(name)
         self._loop = cache.loop
         self._bridge = cache.bridge
+        # queue_size (an epics.aio extension): with all_updates, at most this many updates
+        # wait; the oldest are dropped (and counted) beyond it
         self._pending: "collections.deque[Any]" = collections.deque(
-            maxlen=None if all_updates else 1)
+            maxlen=queue_size if all_updates else 1)
         self._lock = threading.Lock()
         self._signalled = False
         self._is_sync: Optional[bool] = None    # known after the first call
@@ -75,7 +78,7 @@ class Subscription:
 
     def _queue(self, value: Any) -> None:
         with self._lock:
-            if self._pending.maxlen and self._pending:
+            if self._pending.maxlen and len(self._pending) >= self._pending.maxlen:
                 self.dropped_callbacks += 1
             self._pending.append(value)
             if self._signalled:
