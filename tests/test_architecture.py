@@ -98,3 +98,11 @@ def test_importing_epics_loads_no_library_and_starts_no_thread():
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=60, check=True).stdout.split()
     assert output == ["True", "True", "1"]
+
+
+def test_flavours_use_only_the_public_layers():
+    """epics.aio (a flavour on top) imports public modules only: never _dispatch, _context..."""
+    for path in sorted((PACKAGE / "aio").rglob("*.py")):
+        private = {name for name in _imported_modules(path)
+                   if name.startswith("_") and name != "_version"}
+        assert not private, f"{path.relative_to(PACKAGE)} imports private modules {private}"
