@@ -143,3 +143,33 @@ loop.run_until_complete(main())   # the loop is left open, its subscriptions liv
     assert done.returncode == 0, done.stderr
     assert "subscribed" in done.stdout
     assert time.monotonic() - started < 15
+
+
+@pytest.mark.asyncio
+async def test_notify_disconnect_and_the_updates_after_the_ioc_restarts(softioc_factory,
+                                                                        pv_prefix):
+    ioc = softioc_factory(f'record(ao, "{pv_prefix}x") {{ field(PINI, "YES") field(VAL, "3") }}')
+    name = pv_prefix + "x"
+    seen = []
+    subscription = aio.camonitor(name, seen.append, notify_disconnect=True)
+    quiet = aio.camonitor(name, lambda value: None if value else seen.append("told anyway"))
+
+    async def until(condition, what):
+        for _ in range(int(DEADLINE / 0.02)):
+            if condition():
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"timed out waiting for {what}; seen {seen}")
+
+    await until(lambda: seen == [3.0], "the first value")
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, ioc.stop)
+    await until(lambda: len(seen) == 2, "the disconnect notice")
+    assert isinstance(seen[1], aio.CANothing) and seen[1].errorcode == 192 and not seen[1]
+    assert not await aio.caget(name, timeout=0.2, throw=False)
+    await loop.run_in_executor(None, ioc.start)
+    await until(lambda: len(seen) == 3, "the value after the restart")
+    assert seen[2] == 3.0 and subscription.state == aio.Subscription.OPEN
+    assert await aio.caget(name, timeout=DEADLINE) == 3.0
+    subscription.close()
+    quiet.close()
