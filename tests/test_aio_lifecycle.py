@@ -154,8 +154,8 @@ async def test_notify_disconnect_and_the_updates_after_the_ioc_restarts(softioc_
     subscription = aio.camonitor(name, seen.append, notify_disconnect=True)
     quiet = aio.camonitor(name, lambda value: None if value else seen.append("told anyway"))
 
-    async def until(condition, what):
-        for _ in range(int(DEADLINE / 0.02)):
+    async def until(condition, what, seconds=DEADLINE):
+        for _ in range(int(seconds / 0.02)):
             if condition():
                 return
             await asyncio.sleep(0.02)
@@ -168,7 +168,9 @@ async def test_notify_disconnect_and_the_updates_after_the_ioc_restarts(softioc_
     assert isinstance(seen[1], aio.CANothing) and seen[1].errorcode == 192 and not seen[1]
     assert not await aio.caget(name, timeout=0.2, throw=False)
     await loop.run_in_executor(None, ioc.start)
-    await until(lambda: len(seen) == 3, "the value after the restart")
+    # libca searches for the channels of a lost circuit again on its disconnect governor's
+    # timer (every 10 s), so the reconnection may take that long
+    await until(lambda: len(seen) == 3, "the value after the restart", seconds=30)
     assert seen[2] == 3.0 and subscription.state == aio.Subscription.OPEN
     assert await aio.caget(name, timeout=DEADLINE) == 3.0
     subscription.close()
