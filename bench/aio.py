@@ -5,8 +5,9 @@ about 100,000 events/s):
 
 * ``read``: the best of R rounds of reading all N PVs at once: ``epics.caget_many`` (sync),
   ``await epics.aio.caget(list)``, ``await aioca.caget(list)``;
-* ``monitor``: a camonitor on all N for S seconds, with a plain callback that counts; CPU time of
-  the client process per delivered event, and the fraction of the IOC's updates delivered.
+* ``monitor``: a camonitor on all N for S seconds (``all_updates=True``: every update is
+  delivered, none merged), with a plain callback that counts; CPU time of the client process per
+  delivered event, and the fraction of the IOC's updates delivered.
 
 Each tool runs in its own process (aioca from ``bench/.venv-aioca``, a venv with only aioca 2.1
 and its dependencies, so it never sees this repo and this repo never sees it). The machine is small
@@ -82,7 +83,7 @@ def child_async(module: str, names: list, reads: int, seconds: float, timeout: f
 
         def on_update(value, index):
             count[0] += 1
-        subscriptions = aio.camonitor(names, on_update)
+        subscriptions = aio.camonitor(names, on_update, all_updates=True)
         while count[0] < len(names):            # every subscription made and first update in
             await asyncio.sleep(0.05)
         first = await aio.caget(names, timeout=timeout)

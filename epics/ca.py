@@ -1146,13 +1146,15 @@ def put(chid: ChidLike, value: Any, wait: bool = False, timeout: float = 30,
 # --- requests answered by a callback (the engine of epics.aio) -----------------------------------
 
 def array_get_callback(chid: ChidLike, dbrtype: int, count: int,
-                       on_done: Callable[[int, Any, dict], None], as_numpy: bool = True) -> None:
+                       on_done: Callable[[int, Any, dict], None], as_numpy: bool = True,
+                       element_count: Optional[int] = None) -> None:
     """``ca_array_get_callback``: send a read and return at once; nothing waits for the answer.
 
     ``on_done(status, value, metadata)`` runs once, on the dispatcher thread, when libca answers:
     ``status`` is ECA_NORMAL with the converted value and metadata (as :func:`get_with_metadata`
     gives them), or the failure code. ``count`` 0 asks for the server's current count. The
     request goes out with the next :func:`flush_io` (the caller sends many in one write).
+    ``element_count``, when the caller knows it, saves asking libca again.
     Raises :class:`CANotConnectedError` if the channel is not connected.
     """
     chid, channel = _channel(chid)
@@ -1167,7 +1169,8 @@ def array_get_callback(chid: ChidLike, dbrtype: int, count: int,
     _dispatch.operations[handle] = operation
     try:
         lib.ca_array_get_callback(dbrtype, count, chid,
-                                  _dispatch.get_callback(count or lib.ca_element_count(chid)),
+                                  _dispatch.get_callback(count or element_count
+                                                         or lib.ca_element_count(chid)),
                                   handle)
     except BaseException:
         _dispatch.operations.pop(handle, None)

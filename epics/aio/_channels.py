@@ -16,6 +16,7 @@ import threading
 from typing import Any, Callable, Dict, List, Set, Tuple
 
 from .. import ca
+from ._convert import read_plan
 from ._loop import LoopBridge
 
 __all__ = ["AioChannel", "ChannelCache", "channel_cache", "all_caches", "purge_all"]
@@ -46,6 +47,9 @@ class AioChannel:
         self.connected = False
         self.closed = False
         self.subscriptions: Set[Any] = set()
+        # read plans by request, and the channel's type and count: valid for one connection
+        self.plans: Dict[Any, Any] = {}
+        self.native: Tuple[int, int] = (-1, 0)
         self._waiters: Dict[asyncio.Future, Callable[[], None]] = {}
         with _followers_lock:
             _followers[self.chid] = _followers.get(self.chid, ()) + (self,)
@@ -57,6 +61,9 @@ class AioChannel:
         if self.closed or conn == self.connected:
             return
         self.connected = conn
+        self.plans.clear()
+        self.native = (ca.field_type(self.chid), ca.element_count(self.chid)) if conn \
+            else (-1, 0)
         if conn:
             waiters, self._waiters = self._waiters, {}
             for future, start in waiters.items():
@@ -86,6 +93,22 @@ class AioChannel:
 
     def element_count(self) -> int:
         return ca.element_count(self.chid)
+
+    def read_plan(self, datatype: Any, format: int, count: int) -> Any:
+        """The request and conversion for a read (made once per request and connection)."""
+        key = (datatype, format, count)
+        try:
+            return self.plans[key]
+        except (KeyError, TypeError):
+            field_type, element_count = self.native
+            if field_type < 0:   # told of the connection before its type was readable
+                field_type, element_count = self.field_type(), self.element_count()
+            plan = read_plan(self.name, field_type, element_count, datatype, format, count)
+            try:
+                self.plans[key] = plan
+            except TypeError:    # an unhashable datatype: not kept
+                pass
+            return plan
 
     def release(self, loop_alive: bool) -> None:
         """Close the channel's subscriptions and give the libca channel back (idempotent)."""

@@ -14,7 +14,7 @@ from typing import Any, List, Optional, Sequence
 from .. import ca
 from ._channels import AioChannel, channel_cache
 from ._constants import Timeout
-from ._convert import put_buffer, read_plan
+from ._convert import put_buffer
 from ._loop import remaining, wait_with_timeout
 from ._values import ECA_DISCONN, ECA_NORMAL, ECA_TIMEOUT, CANothing
 
@@ -47,8 +47,7 @@ def start_get(channel: AioChannel, datatype: Any, format: int, count: int) -> as
     name, bridge = channel.name, cache.bridge
 
     def send() -> None:
-        plan = read_plan(name, channel.field_type(), channel.element_count(), datatype, format,
-                         count)
+        plan = channel.read_plan(datatype, format, count)
 
         def on_done(status: int, value: Any, metadata: dict) -> None:   # dispatcher thread
             if status == ECA_NORMAL:
@@ -61,7 +60,8 @@ def start_get(channel: AioChannel, datatype: Any, format: int, count: int) -> as
             bridge.call_soon(_settle, future, result)
 
         try:
-            ca.array_get_callback(channel.chid, plan.dbrcode, plan.count, on_done)
+            ca.array_get_callback(channel.chid, plan.dbrcode, plan.count, on_done,
+                                  element_count=channel.native[1])
         except ca.ChannelAccessException as exc:
             future.set_exception(_failure(name, exc))
             return
@@ -83,8 +83,10 @@ def start_put(channel: AioChannel, value: Any, datatype: Any, wait: bool) -> asy
                          else CANothing(name, status))
 
     def send() -> None:
-        dbrtype, count, buffer = put_buffer(name, channel.field_type(), channel.element_count(),
-                                            datatype, value)
+        field_type, element_count = channel.native
+        if field_type < 0:
+            field_type, element_count = channel.field_type(), channel.element_count()
+        dbrtype, count, buffer = put_buffer(name, field_type, element_count, datatype, value)
         try:
             ca.array_put(channel.chid, dbrtype, count, buffer, on_done if wait else None)
         except ca.ChannelAccessException as exc:

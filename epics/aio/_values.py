@@ -99,14 +99,18 @@ def augment(value: Any, metadata: dict, fields: dict) -> Any:
     datatype, element_count) and of epics.dbr's ``metadata``, under aioca's names."""
     attributes = value.__dict__
     attributes.update(fields)
-    if metadata:
-        for key in _SAME_KEYS:
-            if key in metadata:
-                attributes[key] = metadata[key]
-        if "posixseconds" in metadata:
-            seconds, nanoseconds = metadata["posixseconds"], metadata["nanoseconds"]
-            attributes["raw_stamp"] = (seconds, nanoseconds)
-            attributes["timestamp"] = round(seconds + nanoseconds * 1e-9, 6)
-        if "enum_strs" in metadata:
-            attributes["enums"] = list(metadata["enum_strs"])
+    if not metadata:
+        return value
+    if "posixseconds" in metadata:   # TIME: the monitor hot path, without a loop
+        seconds, nanoseconds = metadata["posixseconds"], metadata["nanoseconds"]
+        attributes["status"] = metadata["status"]
+        attributes["severity"] = metadata["severity"]
+        attributes["raw_stamp"] = (seconds, nanoseconds)
+        attributes["timestamp"] = round(seconds + nanoseconds * 1e-9, 6)
+        return value
+    for key in _SAME_KEYS:
+        if key in metadata:
+            attributes[key] = metadata[key]
+    if "enum_strs" in metadata:
+        attributes["enums"] = list(metadata["enum_strs"])
     return value
