@@ -108,7 +108,7 @@ async def connect(pv: Union[str, PVs], wait: bool = True, timeout: Timeout = DEF
 def _connect_future(channel: AioChannel, wait: bool) -> asyncio.Future:
     if wait:
         return start_connect(channel)
-    future = channel_cache().loop.create_future()
+    future = channel.cache.loop.create_future()
     future.set_result(CANothing(channel.name))
     return future
 

@@ -40,6 +40,7 @@ class AioChannel:
 
     def __init__(self, name: str, cache: "ChannelCache") -> None:
         self.name = name
+        self.cache = cache
         self.bridge = cache.bridge
         self.chid: int = ca.create_channel(name, callback=_connection_changed).value
         self._record = ca.get_cache(name)

@@ -12,7 +12,7 @@ import asyncio
 from typing import Any, List, Optional, Sequence
 
 from .. import ca
-from ._channels import AioChannel, channel_cache
+from ._channels import AioChannel
 from ._constants import Timeout
 from ._convert import put_buffer
 from ._loop import remaining, wait_with_timeout
@@ -42,7 +42,7 @@ def _failure(name: str, exc: ca.ChannelAccessException) -> BaseException:
 
 def start_get(channel: AioChannel, datatype: Any, format: int, count: int) -> asyncio.Future:
     """Read ``channel`` (once connected); the future's result is the augmented value."""
-    cache = channel_cache()
+    cache = channel.cache
     future = cache.loop.create_future()
     name, bridge = channel.name, cache.bridge
 
@@ -74,7 +74,7 @@ def start_get(channel: AioChannel, datatype: Any, format: int, count: int) -> as
 def start_put(channel: AioChannel, value: Any, datatype: Any, wait: bool) -> asyncio.Future:
     """Write ``value`` to ``channel`` (once connected); the future's result is ``CANothing(name)``
     when sent (``wait=False``) or when the server has finished processing (``wait=True``)."""
-    cache = channel_cache()
+    cache = channel.cache
     future = cache.loop.create_future()
     name, bridge = channel.name, cache.bridge
 
@@ -102,7 +102,7 @@ def start_put(channel: AioChannel, value: Any, datatype: Any, wait: bool) -> asy
 
 def start_connect(channel: AioChannel) -> asyncio.Future:
     """The future's result is ``CANothing(name)`` once ``channel`` is connected."""
-    future = channel_cache().loop.create_future()
+    future = channel.cache.loop.create_future()
 
     def connected() -> None:
         if not future.done():
