@@ -101,11 +101,20 @@ def child_async(module: str, names: list, reads: int, seconds: float, timeout: f
         read_at = time.monotonic()
         last = await aio.caget(names, timeout=timeout)
         span = (read_at + time.monotonic()) / 2 - first_at
+        measured.update(read_s=best, events=events, cpu_s=cpu, wall_s=wall,
+                        produced_per_s=sum(b - a for a, b in zip(first, last)) / span)
         for subscription in subscriptions:
             subscription.close()
-        return dict(read_s=best, events=events, cpu_s=cpu, wall_s=wall,
-                    produced_per_s=sum(b - a for a, b in zip(first, last)) / span)
-    return asyncio.run(asyncio.wait_for(main(), timeout * 10 + seconds * 2))
+        return measured
+
+    measured: dict = {}
+    try:
+        return asyncio.run(asyncio.wait_for(main(), timeout * 10 + seconds * 2))
+    except RuntimeError as exc:    # a failure of the tool's own shutdown, after the measures
+        if not measured:
+            raise
+        measured["shutdown_error"] = repr(exc)
+        return measured
 
 
 def child(argv: list) -> int:
@@ -174,7 +183,8 @@ def main() -> int:
             continue
         print(f"{r['tool']:10} {r['read_s'] * 1e3:14.1f} {r['events'] / r['wall_s']:10.0f} "
               f"{r['events'] / r['wall_s'] / max(1.0, r['produced_per_s']):10.1%} "
-              f"{r['cpu_s'] / max(1, r['events']) * 1e6:13.2f}")
+              f"{r['cpu_s'] / max(1, r['events']) * 1e6:13.2f}"
+              + (f"  (then at shutdown: {r['shutdown_error']})" if "shutdown_error" in r else ""))
     return 0
 
 
