@@ -175,3 +175,20 @@ async def test_notify_disconnect_and_the_updates_after_the_ioc_restarts(softioc_
     assert await aio.caget(name, timeout=DEADLINE) == 3.0
     subscription.close()
     quiet.close()
+
+
+def test_run_is_deprecated_as_in_aioca_but_runs(aio_ioc):
+    with pytest.warns(DeprecationWarning, match="asyncio.run"):
+        assert aio.run(aio.caget(aio_ioc.pv("ao"), datatype=aio.DBR_CLASS_NAME)) == "ao"
+
+
+@pytest.mark.asyncio
+async def test_purge_channel_caches_closes_channels_and_subscriptions(aio_ioc):
+    subscription = aio.camonitor(aio_ioc.pv("counter"), lambda value: None)
+    await aio.caget(aio_ioc.pv("long"))
+    assert {i.name for i in aio.get_channel_infos()} >= {aio_ioc.pv("long"),
+                                                          aio_ioc.pv("counter")}
+    aio.purge_channel_caches()
+    assert subscription.state == aio.Subscription.CLOSED
+    assert aio.get_channel_infos() == []
+    assert await aio.caget(aio_ioc.pv("long"), timeout=DEADLINE) is not None   # opens anew
