@@ -64,7 +64,7 @@ setup(
         # pyepics, which would install PyEpics over epics/; tests/test_dependents.py installs it
         # in a venv of its own through shim/pyepics, the documented way.
         "test": ["pytest", "pytest-timeout", "softioc", "caproto", "ophyd", "sphinx",
-                 "bluesky", "ophyd-async[ca]"]
+                 "bluesky", "ophyd-async[ca]", "pytest-asyncio"]
                 + QT + ["pytest-qt"]
                 + ARCHIVER + ["httpx", "aiosmtpd", "selenium", "pgserver"],
         "sim": ["softioc", "caproto"],
@@ -72,6 +72,8 @@ setup(
         "qt": QT,
         "docs": ["sphinx"],
         "archiver": ARCHIVER,
+        # epics.aio needs nothing beyond the standard library's asyncio
+        "aio": [],
     },
     entry_points={
         "console_scripts": [

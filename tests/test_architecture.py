@@ -27,7 +27,8 @@ LAYERS = [
     ["alarm", "device"],
     ["motor"],
     ["devices"],
-    ["qt", "archiver", "instruments"],           # flavours and applications: public names below
+    ["aio"],                                     # flavours: only the public layers below
+    ["qt", "archiver", "instruments"],           # applications: public names below
 ]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 # Beside the chain: they may use any layer, and no layer may use them.
@@ -87,7 +88,7 @@ def test_layer_imports_only_its_own_rank_or_lower(path):
 
 # Applications on top of the library: each uses only public modules and public names of the
 # layers below (no ``epics._x`` module, no ``_name``), so the library can change inside.
-APPLICATIONS = {"qt", "archiver", "instruments"}
+APPLICATIONS = {"aio", "qt", "archiver", "instruments"}
 
 
 def _absolute_module(path: Path, node: ast.ImportFrom) -> str:
