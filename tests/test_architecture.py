@@ -100,6 +100,11 @@ def _absolute_module(path: Path, node: ast.ImportFrom) -> str:
     return ".".join(base + ([node.module] if node.module else []))
 
 
+def _private(name: str) -> bool:
+    """'_x' is private; a dunder such as '__version__' is public."""
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
 def _private_uses(path: Path) -> list:
     """Private modules or names of the library (outside the file's own application) it imports."""
     own = f"epics.{_module_of(path)}"
@@ -110,12 +115,12 @@ def _private_uses(path: Path) -> list:
             module = _absolute_module(path, node)
             if module.split(".")[0] != "epics" or module == own or module.startswith(own + "."):
                 continue
-            if any(part.startswith("_") for part in module.split(".")):
+            if any(_private(part) for part in module.split(".")):
                 found.append(module)
-            found += [f"{module}.{a.name}" for a in node.names if a.name.startswith("_")]
+            found += [f"{module}.{a.name}" for a in node.names if _private(a.name)]
         elif isinstance(node, ast.Import):
             found += [a.name for a in node.names if a.name.startswith("epics.")
-                      and any(part.startswith("_") for part in a.name.split(".")[1:])]
+                      and any(_private(part) for part in a.name.split(".")[1:])]
     return found
 
 
