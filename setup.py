@@ -46,9 +46,13 @@ setup(
         # ophyd: the tests drive ophyd's EpicsSignal/EpicsMotor through this package, since
         # ophyd (bluesky's device layer) is a main user of `epics`. sphinx: the docs are built
         # with warnings as errors by the test suite. See README.md.
-        "test": ["pytest", "pytest-timeout", "softioc", "caproto", "ophyd", "sphinx"],
+        "test": ["pytest", "pytest-timeout", "softioc", "caproto", "ophyd", "sphinx",
+                 # epics.stepscan: an independent SPEC file reader, a real PostgreSQL server
+                 "silx", "psycopg[binary]", "pgserver"],
         "sim": ["softioc", "caproto"],
         "plot": ["matplotlib"],
+        # epics.stepscan: the scan server's PostgreSQL storage (SQLite needs nothing)
+        "scan": ["psycopg[binary]"],
         "docs": ["sphinx"],
     },
     entry_points={

@@ -27,6 +27,7 @@ LAYERS = [
     ["alarm", "device"],
     ["motor"],
     ["devices"],
+    ["stepscan"],                                # applications: public names of lower layers
 ]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 # Beside the chain: they may use any layer, and no layer may use them.
@@ -97,3 +98,38 @@ def test_importing_epics_loads_no_library_and_starts_no_thread():
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=60, check=True).stdout.split()
     assert output == ["True", "True", "1"]
+
+
+# Applications on top of the layers: they may use only the public names of the library.
+APPLICATIONS = ["stepscan"]
+
+
+def _private_uses(path: Path) -> list:
+    """Imports of private library modules or names, and ``module._name`` attribute uses of
+    imported library modules, in one application file."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    depth = len(path.relative_to(PACKAGE).parts) - 1
+    found, modules = [], set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            absolute = node.module and node.module.split(".")[0] == "epics"
+            if not (absolute or (node.level and node.level - 1 >= depth)):
+                continue           # inside the application's own package
+            parts = (node.module or "").split(".")[1 if absolute else 0:]
+            if any(part.startswith("_") for part in parts if part):
+                found.append(f"from {node.module} import ...")
+            for alias in node.names:
+                if alias.name.startswith("_"):
+                    found.append(f"imports {alias.name} from {node.module or 'epics'}")
+                modules.add(alias.asname or alias.name)
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                and node.value.id in modules and node.attr.startswith("_")):
+            found.append(f"uses {node.value.id}.{node.attr}")
+    return found
+
+
+@pytest.mark.parametrize("path", [p for p in _package_files() if _module_of(p) in APPLICATIONS],
+                         ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_applications_use_only_public_names(path):
+    assert _private_uses(path) == [], f"{path.relative_to(PACKAGE)} uses private library names"
