@@ -8,8 +8,9 @@ command``, ``#D`` date, ``#T`` count time, ``#P0``.. the motor positions at the 
 labels (two spaces apart, so a label may contain one space), then one row per point, written
 as the point is taken (so the file is valid at any moment, also after a crash). Scan numbers
 increase through the file, also across programs appending to it. A scan whose motors differ
-from the header's starts a new header (``#E``/``#D``/``#O``) first, as SPEC does after a
-motor configuration change.
+from the header's starts a new file header (``#F``/``#E``/``#D``/``#O``) first, as SPEC does
+when it reopens a file after a motor configuration change; readers give each scan the motors
+of the header above it.
 
 Threads: runs on the scan thread.
 """
@@ -90,8 +91,8 @@ class SpecWriter:
 
     def _header(self, motors: Sequence[str], first: bool) -> None:
         now = time.time()
-        lines = [f'#F {self.filename}'] if first else ['']
-        lines += [f'#E {int(now)}', f'#D {time.ctime(now)}']
+        lines = [] if first else ['']
+        lines += [f'#F {self.filename}', f'#E {int(now)}', f'#D {time.ctime(now)}']
         lines += [f'#C {spec_label(c)}' for c in (self._comments if first else ())]
         for i in range(0, len(motors), MOTORS_PER_LINE):
             lines.append(f'#O{i // MOTORS_PER_LINE} ' + '  '.join(motors[i:i + MOTORS_PER_LINE]))
