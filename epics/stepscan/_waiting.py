@@ -57,7 +57,9 @@ class PutWatch:
         self.completed.set()
 
     def start(self, value: Any) -> None:
-        """Send the put; returns at once (``completed`` is set when the server says done)."""
+        """Send the put; returns at once (``completed`` is set when the server says done).
+        Raises :class:`ConnectionLost` at once if the PV is not connected."""
+        check_connected((self.pv,))
         self.completed.clear()
         self.pv.put(value, callback=self._on_complete)
 
