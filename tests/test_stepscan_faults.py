@@ -160,13 +160,7 @@ def test_second_ctrl_c_aborts_and_a_relative_scan_returns_its_motor(beamline, tm
             os.kill(os.getpid(), signal.SIGINT)
             os.kill(os.getpid(), signal.SIGINT)
     scan.detectors = []
-    original_build = scan._build
-
-    def build(*args):
-        built = original_build(*args)
-        built.point_callbacks.append(interrupt_twice)
-        return built
-    scan._build = build
+    scan.point_callbacks.append(interrupt_twice)
     result = scan.dscan('y', 0.0, 0.5, 6, 0.0)
     assert result.status == 'aborted' and result.points_taken == 2
     assert 'Ctrl-C' in result.message

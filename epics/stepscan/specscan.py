@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -58,7 +58,10 @@ class SpecScan:
         self.comments: List[str] = []
         self.progress: Optional[bool] = None
         self.interactive: Optional[bool] = None
+        #: The scan under way (or the last one).
         self.current: Optional[StepScan] = None
+        #: ``callback(point, row)`` after each point of every scan (see StepScan).
+        self.point_callbacks: List[Callable[[int, Dict[str, Any]], None]] = []
         self._positioners: Dict[str, Positioner] = {}
         if configfile:
             self.load_config(configfile)
@@ -129,13 +132,14 @@ class SpecScan:
         scan.add_extra_pvs(self.extra_pvs)
         scan.set_dwelltime(dwelltime)
         scan.header_motors = {name: self._positioner(name) for name in self.motors}
+        scan.point_callbacks += self.point_callbacks
+        self.current = scan
         return scan
 
     def _run(self, scan: StepScan, command: str,
              return_to: Optional[Dict[str, float]] = None) -> ScanResult:
         if return_to:
             scan.post_scan_methods.append(lambda: self._return_motors(return_to))
-        self.current = scan
         return scan.run(command=command, progress=self.progress, interactive=self.interactive)
 
     def _return_motors(self, positions: Dict[str, float]) -> None:
