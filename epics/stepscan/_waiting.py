@@ -61,7 +61,11 @@ class PutWatch:
         Raises :class:`ConnectionLost` at once if the PV is not connected."""
         check_connected((self.pv,))
         self.completed.clear()
-        self.pv.put(value, callback=self._on_complete)
+        try:
+            self.pv.put(value, callback=self._on_complete)
+        except ConnectionError as exc:     # disconnected since the check (CANotConnectedError)
+            raise ConnectionLost(f'{self.pv.pvname} disconnected (its IOC stopped or the '
+                                 f'network went away): {exc}', pvname=self.pv.pvname) from exc
 
     def _on_complete(self, **kws: Any) -> None:
         self.completed.set()

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import PV, ca
 from ._waiting import check_connected
-from .errors import ScanError
+from .errors import ConnectionLost, ScanError
 
 __all__ = ['Counter', 'read_counters', 'READ_TIMEOUT']
 
@@ -71,12 +71,20 @@ def read_counters(counters: Sequence[Counter], timeout: float = READ_TIMEOUT) ->
     its counter's ``buff`` and return the values. Raises :class:`ScanError` naming a counter
     that disconnected or did not answer."""
     check_connected(c.pv for c in counters)
-    for counter in counters:
-        ca.get(counter.pv.chid, wait=False)
-    ca.flush_io()
+    try:
+        for counter in counters:
+            ca.get(counter.pv.chid, wait=False)
+        ca.flush_io()
+    except ConnectionError as exc:     # disconnected since the check (CANotConnectedError)
+        raise ConnectionLost(f'counter {counter.label!r}: {counter.pvname} disconnected: '
+                             f'{exc}', pvname=counter.pvname) from exc
     values = []
     for counter in counters:
-        value = ca.get_complete(counter.pv.chid, timeout=timeout)
+        try:
+            value = ca.get_complete(counter.pv.chid, timeout=timeout)
+        except ConnectionError as exc:
+            raise ConnectionLost(f'counter {counter.label!r}: {counter.pvname} disconnected: '
+                                 f'{exc}', pvname=counter.pvname) from exc
         if value is None:
             check_connected((counter.pv,))
             raise ScanError(f'counter {counter.label!r}: no answer from {counter.pvname} in '
