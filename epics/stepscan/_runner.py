@@ -157,11 +157,16 @@ class ScanRunner:
 
     # -- the end -------------------------------------------------------------------
     def _stop_everything(self) -> None:
+        """Stop motors and detectors; wait until the motors are at rest (so a relative scan's
+        return move starts from a standstill)."""
         for pos in self.positioners:
             pos.stop()
         for trigger in self.scan.triggers:
             if not trigger.done:
                 trigger.abort()
+        for pos in self.positioners:
+            if not pos.wait_stopped():
+                logger.warning('%s did not come to rest after the stop', pos.pvname)
 
     def _finish(self, result: ScanResult) -> None:
         scan = self.scan

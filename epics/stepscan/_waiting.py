@@ -63,7 +63,11 @@ class PutWatch:
         self.completed.clear()
         try:
             self.pv.put(value, callback=self._on_complete)
-        except ConnectionError as exc:     # disconnected since the check (CANotConnectedError)
+        except Exception as exc:
+            # disconnected since the check: CANotConnectedError, or (a race in the PV layer)
+            # a CAValueError about the type of the channel that has just gone
+            if self.pv.connected and not isinstance(exc, ConnectionError):
+                raise
             raise ConnectionLost(f'{self.pv.pvname} disconnected (its IOC stopped or the '
                                  f'network went away): {exc}', pvname=self.pv.pvname) from exc
 
@@ -113,3 +117,7 @@ class BusyWait:
         if self._busy_seen.is_set():
             return wait_for(self._idle.wait, deadline, pvs, check)
         return True
+
+    def wait_idle(self, deadline: float) -> bool:
+        """Wait until the busy PV is idle (e.g. a stopped motor at rest)."""
+        return wait_for(self._idle.wait, deadline, (self.pv,))

@@ -11,6 +11,7 @@ run on the library's dispatcher thread and only set Events.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Callable, Optional, Sequence
 
 import numpy as np
@@ -25,6 +26,8 @@ logger = logging.getLogger('epics.stepscan')
 
 #: Longest a single move may take (s), unless the scan says otherwise.
 DEFAULT_MOVE_TIMEOUT = 300.0
+#: Longest wait (s) for a motor to come to rest after a stop.
+STOP_TIMEOUT = 30.0
 #: Connection timeout of a positioner's PVs (s).
 CONNECT_TIMEOUT = 5.0
 
@@ -58,6 +61,7 @@ class Positioner:
         self.pv = PV(self.pvname)
         self._put = PutWatch(self.pv)
         self._motion: Optional[BusyWait] = None
+        self._stop_pv: Optional[PV] = None
         self._limit_fields: dict = {}
         self._last_target: Optional[float] = None
         self._connected = False
@@ -79,7 +83,8 @@ class Positioner:
             self._motion = BusyWait(f'{record}.DMOV', idle_value=1)
             self._limit_fields = {name: PV(f'{record}.{name}') for name in
                                   ('LVIO', 'HLS', 'LLS')}
-            for pv in [self._motion.pv, *self._limit_fields.values()]:
+            self._stop_pv = PV(f'{record}.STOP')
+            for pv in [self._motion.pv, self._stop_pv, *self._limit_fields.values()]:
                 pv.wait_for_connection(timeout=timeout)
         if self.units is None:
             self.units = self.pv.units or ''
@@ -164,9 +169,18 @@ class Positioner:
 
     def stop(self) -> None:
         """Stop the motion (motor records: STOP = 1); other PVs are left as they are."""
-        if self._motion is not None and self.pv.connected:
+        if self._stop_pv is not None and self._stop_pv.connected:
             try:
-                PV(f'{record_name(self.pvname)}.STOP').put(1)
+                self._stop_pv.put(1)
             except Exception:       # stopping is best effort: the scan is ending anyway
                 logger.exception('could not stop %s', self.pvname)
         self._last_target = None
+
+    def wait_stopped(self, timeout: float = STOP_TIMEOUT) -> bool:
+        """After :meth:`stop`: wait until a motor record is done moving (DMOV = 1)."""
+        if self._motion is None or not self._motion.pv.connected:
+            return True
+        try:
+            return self._motion.wait_idle(time.monotonic() + timeout)
+        except ScanError:          # disconnected meanwhile: nothing more to wait for
+            return False
