@@ -5,7 +5,6 @@ simulated beamline. Every server process a test starts is stopped by it.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys

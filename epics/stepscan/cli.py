@@ -21,7 +21,7 @@ import logging
 import os
 import sys
 import time
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
 from .errors import ScanError
 from .request import load_request

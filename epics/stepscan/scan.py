@@ -14,7 +14,6 @@ from any thread. CA callbacks (put completions, monitors) only set Events.
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np

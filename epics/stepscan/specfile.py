@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from typing import IO, Dict, List, Mapping, Optional, Sequence
+from typing import IO, List, Mapping, Optional, Sequence
 
 __all__ = ['SpecWriter', 'spec_label']
 
@@ -167,7 +167,3 @@ class SpecWriter:
     def __exit__(self, *exc_info) -> None:
         self.close()
 
-
-def row_dict(labels: Sequence[str], values: Sequence[object]) -> Dict[str, object]:
-    """A row as ``{label: value}`` (for callbacks and the scan server)."""
-    return dict(zip(labels, values))
