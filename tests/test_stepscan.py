@@ -189,3 +189,19 @@ def test_triggers_start_together(beamline, softioc_factory, pv_prefix):
     camera = (first(f'{pv_prefix}cam1:Acquire', lambda v: v == 1),
               first(f'{pv_prefix}cam1:ArrayCounter_RBV', lambda v: True))
     assert max(scaler[0], camera[0]) < min(scaler[1], camera[1]), (scaler, camera)
+
+
+def test_scaler_detector_can_record_its_calc_records(beamline):
+    """use_calc: the counters are the scaler's calc records (calcN = SN as the database
+    starts), processed at the end of each count, before the count completes."""
+    scan = StepScan()
+    scan.add_positioner(Positioner(beamline.m1, array=[0.0, 0.01]))
+    raw = Counter(f'{beamline.scaler}.S2', label='raw I0')
+    scan.add_counter(raw)
+    detector = scan.add_detector(ScalerDetector(beamline.scaler, nchan=3, use_calc=True))
+    scan.set_dwelltime(0.05)
+    result = scan.run()
+    assert [c.pvname for c in detector.counters] == [
+        f'{beamline.scaler}_calc{i}.VAL' for i in (1, 2, 3)]
+    assert result.data['I0'] == result.data['raw I0']
+    assert result.data['clock'] == [0.05 * 1e7] * 2
