@@ -64,12 +64,16 @@ setup(
         # pyepics, which would install PyEpics over epics/; tests/test_dependents.py installs it
         # in a venv of its own through shim/pyepics, the documented way.
         "test": ["pytest", "pytest-timeout", "softioc", "caproto", "ophyd", "sphinx",
-                 "bluesky", "ophyd-async[ca]", "pytest-asyncio"]
+                 "bluesky", "ophyd-async[ca]", "pytest-asyncio",
+                 # epics.stepscan: an independent SPEC file reader
+                 "silx"]
                 + QT + ["pytest-qt"]
                 + ARCHIVER + ["httpx", "aiosmtpd", "selenium", "pgserver"],
         "sim": ["softioc", "caproto"],
         "plot": ["matplotlib"],
         "qt": QT,
+        # epics.stepscan: the scan server's PostgreSQL storage (SQLite needs nothing)
+        "scan": ["psycopg[binary]"],
         "docs": ["sphinx"],
         "archiver": ARCHIVER,
         # epics.aio needs nothing beyond the standard library's asyncio

@@ -28,7 +28,7 @@ LAYERS = [
     ["motor"],
     ["devices"],
     ["aio"],                                     # flavours: only the public layers below
-    ["qt", "archiver", "instruments"],           # applications: public names below
+    ["qt", "archiver", "instruments", "stepscan"],  # applications: public names below
 ]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 # Beside the chain: they may use any layer, and no layer may use them.
@@ -88,7 +88,7 @@ def test_layer_imports_only_its_own_rank_or_lower(path):
 
 # Applications on top of the library: each uses only public modules and public names of the
 # layers below (no ``epics._x`` module, no ``_name``), so the library can change inside.
-APPLICATIONS = {"aio", "qt", "archiver", "instruments"}
+APPLICATIONS = {"aio", "qt", "archiver", "instruments", "stepscan"}
 
 
 def _absolute_module(path: Path, node: ast.ImportFrom) -> str:
@@ -109,7 +109,7 @@ def _private_uses(path: Path) -> list:
     """Private modules or names of the library (outside the file's own application) it imports."""
     own = f"epics.{_module_of(path)}"
     tree = ast.parse(path.read_text(), filename=str(path))
-    found = []
+    found, library_names = [], set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
             module = _absolute_module(path, node)
@@ -118,9 +118,14 @@ def _private_uses(path: Path) -> list:
             if any(_private(part) for part in module.split(".")):
                 found.append(module)
             found += [f"{module}.{a.name}" for a in node.names if _private(a.name)]
+            library_names.update(a.asname or a.name for a in node.names)
         elif isinstance(node, ast.Import):
             found += [a.name for a in node.names if a.name.startswith("epics.")
                       and any(_private(part) for part in a.name.split(".")[1:])]
+    # 'ca._channel_of(...)': a private attribute of a library module or class it imported
+    found += [f"{node.value.id}.{node.attr}" for node in ast.walk(tree)
+              if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+              and node.value.id in library_names and _private(node.attr)]
     return found
 
 

@@ -671,6 +671,10 @@ class MotorRecord(SimRecord):
         low, high = self._hard
         max_ticks = int((ramp.duration + max(accl, 0.0)) / PERIOD) + 50
         for _ in range(max_ticks):
+            if self._task is not asyncio.current_task():
+                # superseded by a new motion: end, even if the cancel was lost (wait_for
+                # swallows a cancellation that arrives as the stop event is set)
+                raise asyncio.CancelledError
             now = loop.time() - t0
             if self._stop_evt.is_set():
                 self._stop_evt.clear()
