@@ -7,6 +7,11 @@ PyEpics 3.5's.
 """
 from __future__ import annotations
 
+from .ad_base import AD_Camera
+from .ad_fileplugin import AD_FilePlugin
+from .ad_image import AD_ImagePlugin
+from .ad_overlay import AD_OverlayPlugin
+from .ad_perkinelmer import AD_PerkinElmer
 from .ai import ai
 from .ao import ao
 from .bi import bi
@@ -16,4 +21,5 @@ from .scaler import Scaler
 from .struck import Struck
 from .transform import Transform
 
-__all__ = ["ai", "ao", "bi", "bo", "Scaler", "Struck", "MCA", "Mca", "ROI", "DXP", "Transform"]
+__all__ = ["ai", "ao", "bi", "bo", "Scaler", "Struck", "MCA", "Mca", "ROI", "DXP", "Transform",
+           "AD_Camera", "AD_FilePlugin", "AD_ImagePlugin", "AD_OverlayPlugin", "AD_PerkinElmer"]

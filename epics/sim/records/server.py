@@ -28,6 +28,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Union
 from caproto import ChannelData
 
 from ._record import SimRecord, _FieldChannel
+from .areadetector import AreaDetectorSim
 from .mca import McaRecord
 from .motor import MotorRecord
 from .scaler import ScalerRecord
@@ -47,7 +48,7 @@ DEFAULT_NAMES = {
     'transforms': ['sim:transform1'],
     'struck': ['sim:SIS1:'],
 }
-_KINDS = ('motors', 'scalers', 'mcas', 'transforms', 'struck')
+_KINDS = ('motors', 'scalers', 'mcas', 'transforms', 'struck', 'areadetectors')
 
 Names = Union[str, Iterable[str], None]
 
@@ -62,14 +63,15 @@ def _names(value: Names) -> List[str]:
 
 
 def build_records(motors: Names = (), scalers: Names = (), mcas: Names = (),
-                  transforms: Names = (), struck: Names = ()) -> List[SimRecord]:
+                  transforms: Names = (), struck: Names = (),
+                  areadetectors: Names = ()) -> List[SimRecord]:
     """Make the simulated records (top level; children hang off them).
 
     Parameters
     ----------
     motors, scalers, mcas, transforms, struck : list of str or str
         Record names (a Struck takes its PV prefix, e.g. ``'sim:SIS1:'``);
-        a string is split at commas.
+        a string is split at commas. ``areadetectors`` takes prefixes (``'sim:AD1:'``) too.
 
     Returns
     -------
@@ -81,6 +83,7 @@ def build_records(motors: Names = (), scalers: Names = (), mcas: Names = (),
     records += [McaRecord(name) for name in _names(mcas)]
     records += [TransformRecord(name) for name in _names(transforms)]
     records += [StruckRecord(name) for name in _names(struck)]
+    records += [AreaDetectorSim(name) for name in _names(areadetectors)]
     return records
 
 
@@ -98,7 +101,8 @@ def _pvdb(records: Sequence[SimRecord]) -> Dict[str, ChannelData]:
 
 
 def build_pvgroups(motors: Names = (), scalers: Names = (), mcas: Names = (),
-                   transforms: Names = (), struck: Names = ()) -> Dict[str, ChannelData]:
+                   transforms: Names = (), struck: Names = (),
+                   areadetectors: Names = ()) -> Dict[str, ChannelData]:
     """Build the caproto PV database (``{pvname: ChannelData}``) of the simulations.
 
     Parameters are those of :func:`build_records`.  Serve the result with
@@ -110,7 +114,7 @@ def build_pvgroups(motors: Names = (), scalers: Names = (), mcas: Names = (),
     ValueError
         If two records would serve the same PV name.
     """
-    return _pvdb(build_records(motors, scalers, mcas, transforms, struck))
+    return _pvdb(build_records(motors, scalers, mcas, transforms, struck, areadetectors))
 
 
 def records_of(pvdb: Dict[str, ChannelData]) -> List[SimRecord]:
