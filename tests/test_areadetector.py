@@ -12,12 +12,21 @@ import sys
 import numpy as np
 import pytest
 
+from epics.device import wait_for_condition
 from epics.devices import (AD_Camera, AD_FilePlugin, AD_ImagePlugin, AD_OverlayPlugin,
                            AD_PerkinElmer)
 from epics.testing import SubprocessIoc, unique_prefix
 
 #: Seconds an acquisition of the suite may take.
 RUN_TIMEOUT = 30.0
+
+
+def last_file_is(saver, expected):
+    """Wait (bounded) for the file-name monitor to catch up, then read it as scripts do: the
+    update can reach the PV's cache a moment after the put's completion reached the caller."""
+    name = saver.PV(saver._file_attr("FullFileName_RBV"))
+    wait_for_condition([name], lambda: name.get(as_string=True) == expected, RUN_TIMEOUT)
+    return saver.getLastFileName() == expected
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +108,7 @@ def test_file_plugin_names_files_from_its_template(cam, det):
                  lambda: saver.setWriteMode(0)):
         call()
     assert saver.put("WriteFile", 1, wait=True) == 1
-    assert saver.getLastFileName() == "/data/run1/sample_0007.nc"
+    assert last_file_is(saver, "/data/run1/sample_0007.nc")
     saver.setFileNumber(None)                        # AutoIncrement: count on from 7
     saver.put("EnableCallbacks", 1, wait=True)
     saver.setNumCapture(2)
@@ -110,10 +119,10 @@ def test_file_plugin_names_files_from_its_template(cam, det):
     # the capture of 2 frames ended with a file, _0007, and the number moved on
     assert saver.PV("Capture_RBV").get(use_monitor=False) == 0
     assert saver.PV("NumCaptured_RBV").get(use_monitor=False) == 2
-    assert saver.getLastFileName() == "/data/run1/sample_0007.nc"
+    assert last_file_is(saver, "/data/run1/sample_0007.nc")
     assert saver.put("WriteFile", 1, wait=True) == 1
-    assert saver.getLastFileName() == "/data/run1/sample_0008.nc"
-    assert saver.getNumber() == 9
+    assert last_file_is(saver, "/data/run1/sample_0008.nc")
+    assert saver.PV("FileNumber_RBV").get(use_monitor=False) == 9
     assert saver.getFileNameByIndex(12) == "/data/run1/sample_0012.nc"
     assert saver.WriteComplete()
 
@@ -146,5 +155,5 @@ def test_perkinelmer_offset_correction_and_streaming(cam, det):
     xrd.setFileName("xrd")
     xrd.StartStreaming()
     assert xrd.FinishStreaming(timeout=RUN_TIMEOUT) is True
-    assert xrd.getLastFileName() == "/tmp/xrd_001.nc"
+    assert last_file_is(xrd, "/tmp/xrd_001.nc")
     assert xrd.getFilePath() == "/tmp/"

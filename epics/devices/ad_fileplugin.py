@@ -12,16 +12,15 @@ Runs in the caller's thread.
 """
 from __future__ import annotations
 
-from typing import Any, Optional
-
 from ..device import Device
-from ._areadetector import ADDevice
+from ._areadetector import ADDevice, FileSaverMixin
 
 __all__ = ["AD_FilePlugin", "Device"]
 
 
-class AD_FilePlugin(ADDevice):  # noqa: N801 (PyEpics's name)
-    """The PVs of a file plugin, ``<prefix><Name>``, and PyEpics's methods on them."""
+class AD_FilePlugin(FileSaverMixin, ADDevice):  # noqa: N801 (PyEpics's name)
+    """The PVs of a file plugin, ``<prefix><Name>``, and PyEpics's methods on them (those of
+    :class:`~epics.devices._areadetector.FileSaverMixin`, some under shorter names)."""
 
     attrs = ("AutoIncrement", "AutoIncrement_RBV", "AutoSave", "AutoSave_RBV",
              "Capture", "Capture_RBV", "EnableCallbacks", "EnableCallbacks_RBV",
@@ -33,55 +32,15 @@ class AD_FilePlugin(ADDevice):  # noqa: N801 (PyEpics's name)
              "ReadFile", "ReadFile_RBV", "WriteFile", "WriteFile_RBV",
              "WriteMessage", "WriteStatus")
 
-    def setFileName(self, fname: str) -> Optional[int]:  # noqa: N802 (PyEpics's names)
-        return self.put("FileName", fname)
-
-    def nextFileNumber(self) -> None:  # noqa: N802
-        self.setFileNumber(1 + self.get("FileNumber"))
-
-    def setFileNumber(self, fnum: Optional[int] = None) -> Optional[int]:  # noqa: N802
-        """Set the next file number; None lets the plugin count on (AutoIncrement)."""
-        if fnum is None:
-            return self.put("AutoIncrement", 1)
-        self.put("AutoIncrement", 0)
-        return self.put("FileNumber", fnum)
-
-    def setPath(self, pathname: str) -> Optional[int]:  # noqa: N802
-        return self.put("FilePath", pathname)
-
-    def setTemplate(self, fmt: str) -> Optional[int]:  # noqa: N802
-        return self.put("FileTemplate", fmt)
-
-    def setWriteMode(self, mode: Any) -> Optional[int]:  # noqa: N802
-        return self.put("FileWriteMode", mode)
-
-    def getLastFileName(self) -> str:  # noqa: N802
-        return self.get("FullFileName_RBV", as_string=True)
-
-    def CaptureOn(self) -> Optional[int]:  # noqa: N802
-        return self.put("Capture", 1)
-
-    def CaptureOff(self) -> Optional[int]:  # noqa: N802
-        return self.put("Capture", 0)
-
-    def setNumCapture(self, n: int) -> Optional[int]:  # noqa: N802
-        return self.put("NumCapture", n)
-
-    def WriteComplete(self) -> bool:  # noqa: N802
-        return self.get("WriteFile_RBV") == 0
-
-    def getTemplate(self) -> str:  # noqa: N802
-        return self.get("FileTemplate_RBV", as_string=True)
-
-    def getName(self) -> str:  # noqa: N802
-        return self.get("FileName_RBV", as_string=True)
-
-    def getNumber(self) -> Any:  # noqa: N802
-        return self.get("FileNumber_RBV")
-
-    def getPath(self) -> str:  # noqa: N802
-        return self.get("FilePath_RBV", as_string=True)
-
-    def getFileNameByIndex(self, index: int) -> str:  # noqa: N802
-        """The file name the template gives for file number ``index``."""
-        return self.getTemplate() % (self.getPath(), self.getName(), index)
+    # PyEpics's names for this class (the mixin has the longer ones of the other detectors)
+    setPath = FileSaverMixin.setFilePath                    # noqa: N815
+    setTemplate = FileSaverMixin.setFileTemplate            # noqa: N815
+    setWriteMode = FileSaverMixin.setFileWriteMode          # noqa: N815
+    CaptureOn = FileSaverMixin.FileCaptureOn                # noqa: N815
+    CaptureOff = FileSaverMixin.FileCaptureOff              # noqa: N815
+    setNumCapture = FileSaverMixin.setFileNumCapture        # noqa: N815
+    WriteComplete = FileSaverMixin.FileWriteComplete        # noqa: N815
+    getTemplate = FileSaverMixin.getFileTemplate            # noqa: N815
+    getName = FileSaverMixin.getFileName                    # noqa: N815
+    getNumber = FileSaverMixin.getFileNumber                # noqa: N815
+    getPath = FileSaverMixin.getFilePath                    # noqa: N815
