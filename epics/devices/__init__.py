@@ -18,8 +18,10 @@ from .bi import bi
 from .bo import bo
 from .mca import DXP, MCA, ROI, Mca
 from .scaler import Scaler
+from .scan import Scan
 from .struck import Struck
 from .transform import Transform
 
 __all__ = ["ai", "ao", "bi", "bo", "Scaler", "Struck", "MCA", "Mca", "ROI", "DXP", "Transform",
-           "AD_Camera", "AD_FilePlugin", "AD_ImagePlugin", "AD_OverlayPlugin", "AD_PerkinElmer"]
+           "AD_Camera", "AD_FilePlugin", "AD_ImagePlugin", "AD_OverlayPlugin", "AD_PerkinElmer",
+           "Scan"]

@@ -1,10 +1,11 @@
-"""Serve simulated synApps records (motor, scaler, mca, transform, SIS3820) with caproto.
+"""Serve simulated synApps records (motor, scaler, mca, transform, SIS3820, sscan) and an
+areaDetector with caproto.
 
 Command line::
 
     python -m epics.sim.records.server --port 5064 --motors sim:m1,sim:m2 \\
         --scalers sim:scaler1 --mcas sim:mca1 --transforms sim:transform1 \\
-        --struck sim:SIS1:
+        --struck sim:SIS1: --areadetectors sim:AD1: --sscans sim:scan1
 
 With no record options it serves a default set (``sim:m1``..``sim:m4``,
 ``sim:scaler1``, ``sim:mca1``, ``sim:transform1``, ``sim:SIS1:``).  The server
@@ -32,6 +33,7 @@ from .areadetector import AreaDetectorSim
 from .mca import McaRecord
 from .motor import MotorRecord
 from .scaler import ScalerRecord
+from .sscan import SscanRecord
 from .struck import StruckRecord
 from .transform import TransformRecord
 
@@ -48,7 +50,7 @@ DEFAULT_NAMES = {
     'transforms': ['sim:transform1'],
     'struck': ['sim:SIS1:'],
 }
-_KINDS = ('motors', 'scalers', 'mcas', 'transforms', 'struck', 'areadetectors')
+_KINDS = ('motors', 'scalers', 'mcas', 'transforms', 'struck', 'areadetectors', 'sscans')
 
 Names = Union[str, Iterable[str], None]
 
@@ -64,14 +66,15 @@ def _names(value: Names) -> List[str]:
 
 def build_records(motors: Names = (), scalers: Names = (), mcas: Names = (),
                   transforms: Names = (), struck: Names = (),
-                  areadetectors: Names = ()) -> List[SimRecord]:
+                  areadetectors: Names = (), sscans: Names = ()) -> List[SimRecord]:
     """Make the simulated records (top level; children hang off them).
 
     Parameters
     ----------
     motors, scalers, mcas, transforms, struck : list of str or str
         Record names (a Struck takes its PV prefix, e.g. ``'sim:SIS1:'``);
-        a string is split at commas. ``areadetectors`` takes prefixes (``'sim:AD1:'``) too.
+        a string is split at commas. ``areadetectors`` takes prefixes (``'sim:AD1:'``) too; ``sscans`` are
+        sscan records, which scan the other records of the same server.
 
     Returns
     -------
@@ -84,6 +87,7 @@ def build_records(motors: Names = (), scalers: Names = (), mcas: Names = (),
     records += [TransformRecord(name) for name in _names(transforms)]
     records += [StruckRecord(name) for name in _names(struck)]
     records += [AreaDetectorSim(name) for name in _names(areadetectors)]
+    records += [SscanRecord(name) for name in _names(sscans)]
     return records
 
 
@@ -102,7 +106,7 @@ def _pvdb(records: Sequence[SimRecord]) -> Dict[str, ChannelData]:
 
 def build_pvgroups(motors: Names = (), scalers: Names = (), mcas: Names = (),
                    transforms: Names = (), struck: Names = (),
-                   areadetectors: Names = ()) -> Dict[str, ChannelData]:
+                   areadetectors: Names = (), sscans: Names = ()) -> Dict[str, ChannelData]:
     """Build the caproto PV database (``{pvname: ChannelData}``) of the simulations.
 
     Parameters are those of :func:`build_records`.  Serve the result with
@@ -114,7 +118,8 @@ def build_pvgroups(motors: Names = (), scalers: Names = (), mcas: Names = (),
     ValueError
         If two records would serve the same PV name.
     """
-    return _pvdb(build_records(motors, scalers, mcas, transforms, struck, areadetectors))
+    return _pvdb(build_records(motors, scalers, mcas, transforms, struck, areadetectors,
+                               sscans))
 
 
 def records_of(pvdb: Dict[str, ChannelData]) -> List[SimRecord]:
