@@ -19,9 +19,10 @@ from .bo import bo
 from .mca import DXP, MCA, ROI, Mca
 from .scaler import Scaler
 from .scan import Scan
+from .srs570 import SRS570
 from .struck import Struck
 from .transform import Transform
 
 __all__ = ["ai", "ao", "bi", "bo", "Scaler", "Struck", "MCA", "Mca", "ROI", "DXP", "Transform",
            "AD_Camera", "AD_FilePlugin", "AD_ImagePlugin", "AD_OverlayPlugin", "AD_PerkinElmer",
-           "Scan"]
+           "Scan", "SRS570"]
