@@ -15,7 +15,7 @@ import pytest
 from epics import PV, caget, caput
 from epics.autosave import (AutoSaver, RequestFileError, SaveFileError, read_request_file,
                             restore_pvs, save_pvs)
-from epics.testing import SoftIoc, unique_prefix
+from devices_helpers import module_ioc
 
 AUTOSAVE_DB = Path(__file__).with_name("autosave.db")
 
@@ -43,14 +43,8 @@ VALUES = [
 @pytest.fixture(scope="module")
 def prefix(epics_port_pool):
     """tests/autosave.db served under a random prefix for this module."""
-    prefix = unique_prefix("sav")
-    port = epics_port_pool.take()
-    try:
-        with SoftIoc(AUTOSAVE_DB, macros={"P": prefix}, port=port,
-                     repeater_port=epics_port_pool.repeater_port):
-            yield prefix
-    finally:
-        epics_port_pool.release(port)
+    with module_ioc(epics_port_pool, AUTOSAVE_DB, "sav") as prefix:
+        yield prefix
 
 
 def server_value(pvname):

@@ -14,21 +14,15 @@ import pytest
 from epics import caget
 from epics.devices import SRS570
 from epics.devices.srs570 import VALID_STEPS, VALID_UNITS
-from epics.testing import SoftIoc, unique_prefix
+from devices_helpers import module_ioc
 
 SRS570_DB = Path(__file__).with_name("srs570.db")
 
 
 @pytest.fixture(scope="module")
 def prefix(epics_port_pool):
-    prefix = unique_prefix("amp")
-    port = epics_port_pool.take()
-    try:
-        with SoftIoc(SRS570_DB, macros={"P": prefix}, port=port,
-                     repeater_port=epics_port_pool.repeater_port):
-            yield prefix
-    finally:
-        epics_port_pool.release(port)
+    with module_ioc(epics_port_pool, SRS570_DB, "amp") as prefix:
+        yield prefix
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pytest
 from epics import caget, caput
 from epics.devices import Xspress3
 from epics.devices.ad_mca import ADMCA, TOOMANY_ROIS
-from epics.testing import SoftIoc, unique_prefix
+from devices_helpers import module_ioc
 
 NMCA = 2
 #: ROIStat regions the IOC serves per element (a real one has 48).
@@ -59,14 +59,8 @@ def xspress3_db() -> str:
 
 @pytest.fixture(scope="module")
 def prefix(epics_port_pool):
-    prefix = unique_prefix("xsp")
-    port = epics_port_pool.take()
-    try:
-        with SoftIoc(xspress3_db(), macros={"P": prefix}, port=port,
-                     repeater_port=epics_port_pool.repeater_port):
-            yield prefix
-    finally:
-        epics_port_pool.release(port)
+    with module_ioc(epics_port_pool, xspress3_db(), "xsp") as prefix:
+        yield prefix
 
 
 @pytest.fixture
