@@ -22,8 +22,9 @@ from .scan import Scan
 from .srs570 import SRS570
 from .struck import Struck
 from .transform import Transform
+from .xmap import MultiXMAP
 from .xspress3 import Xspress3, Xspress310
 
 __all__ = ["ai", "ao", "bi", "bo", "Scaler", "Struck", "MCA", "Mca", "ROI", "DXP", "Transform",
            "AD_Camera", "AD_FilePlugin", "AD_ImagePlugin", "AD_OverlayPlugin", "AD_PerkinElmer",
-           "Scan", "SRS570", "Xspress3", "Xspress310"]
+           "Scan", "SRS570", "Xspress3", "Xspress310", "MultiXMAP"]
