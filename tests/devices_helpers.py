@@ -3,7 +3,8 @@
 
 * :func:`devices_ioc`: serve ``tests/devices.db`` under a random prefix, each module with its
   own IOC, so that one module's writes never reach another's records;
-* :func:`module_ioc`: the same for any database (a path, or the records as a string).
+* :func:`module_ioc`: the same for any database (a path, or the records as a string);
+* :func:`db_record`: one record of a database written as a string, under the prefix ``$(P)``.
 """
 from __future__ import annotations
 
@@ -34,3 +35,9 @@ def module_ioc(port_pool: PortPool, db: Union[str, Path], tag: str) -> Iterator[
 def devices_ioc(port_pool: PortPool, tag: str):
     """Serve tests/devices.db under a random prefix starting with ``tag`` (see module_ioc)."""
     return module_ioc(port_pool, DEVICES_DB, tag)
+
+
+def db_record(kind: str, name: str, **fields: object) -> str:
+    """``db_record('ao', 'x', PREC=3)`` -> the text of record ``$(P)x`` of type ao."""
+    body = "".join(f'    field({key}, "{value}")\n' for key, value in fields.items())
+    return f'record({kind}, "$(P){name}") {{\n{body}}}\n'

@@ -14,31 +14,26 @@ import pytest
 from epics import caget, caput
 from epics.devices.mca import DXP, MultiXMAP
 from epics.testing import SubprocessIoc
-from devices_helpers import module_ioc
+from devices_helpers import db_record, module_ioc
 
 NMCA = 2
 
 
-def _record(kind: str, name: str, **fields) -> str:
-    body = "".join(f'    field({key}, "{value}")\n' for key, value in fields.items())
-    return f'record({kind}, "$(P){name}") {{\n{body}}}\n'
-
-
 def xmap_db() -> str:
-    records = [_record("ao", name, PREC=3) for name in ("PresetReal", "Dwell")]
-    records += [_record("longout", name) for name in
+    records = [db_record("ao", name, PREC=3) for name in ("PresetReal", "Dwell")]
+    records += [db_record("longout", name) for name in
                 ("Acquiring", "EraseStart", "StopAll", "PresetMode", "NextPixel", "PixelsPerRun",
                  "Apply", "AutoApply", "CollectMode", "SyncCount")]
-    records += [_record("longout", "PixelsPerBuffer_RBV", VAL=124, PINI="YES"),
-                _record("longout", "BufferSize_RBV", VAL=1024, PINI="YES")]
+    records += [db_record("longout", "PixelsPerBuffer_RBV", VAL=124, PINI="YES"),
+                db_record("longout", "BufferSize_RBV", VAL=1024, PINI="YES")]
     for i in range(1, NMCA + 1):
-        records += [_record("ao", f"dxp{i}:{attr}", PREC=2, VAL=i, PINI="YES")
+        records += [db_record("ao", f"dxp{i}:{attr}", PREC=2, VAL=i, PINI="YES")
                     for attr in DXP._attrs]
-        records.append(_record("longout", f"dxp{i}:CurrentPixel"))
-    records += [_record("stringout", f"netCDF1:{name}") for name in
+        records.append(db_record("longout", f"dxp{i}:CurrentPixel"))
+    records += [db_record("stringout", f"netCDF1:{name}") for name in
                 ("FilePath", "FileTemplate", "FileName", "FullFileName_RBV", "FileTemplate_RBV",
                  "FileName_RBV")]
-    records += [_record("longout", f"netCDF1:{name}") for name in
+    records += [db_record("longout", f"netCDF1:{name}") for name in
                 ("FileWriteMode", "FileNumber", "Capture", "NumCapture", "WriteFile_RBV",
                  "AutoSave", "EnableCallbacks", "ArraySize0_RBV", "AutoIncrement")]
     return "".join(records)

@@ -13,7 +13,7 @@ import pytest
 from epics import caget, caput
 from epics.devices import Xspress3
 from epics.devices.ad_mca import ADMCA, TOOMANY_ROIS
-from devices_helpers import module_ioc
+from devices_helpers import db_record, module_ioc
 
 NMCA = 2
 #: ROIStat regions the IOC serves per element (a real one has 48).
@@ -21,38 +21,33 @@ NROIS = 6
 CHANNELS = 1024
 
 
-def _record(kind: str, name: str, **fields) -> str:
-    body = "".join(f'    field({key}, "{value}")\n' for key, value in fields.items())
-    return f'record({kind}, "$(P){name}") {{\n{body}}}\n'
-
-
 def xspress3_db() -> str:
     """The records of a 2-element Xspress3: driver, spectra, ROIs, SCAs, HDF5 file plugin."""
-    records = [_record("longout", f"det1:{name}") for name in
+    records = [db_record("longout", f"det1:{name}") for name in
                ("NumImages", "NumImages_RBV", "ArrayCounter_RBV", "ERASE", "UPDATE")]
-    records += [_record("bo", f"det1:{name}", ZNAM="Done", ONAM="Acquire")
+    records += [db_record("bo", f"det1:{name}", ZNAM="Done", ONAM="Acquire")
                 for name in ("Acquire", "Acquire_RBV")]
-    records += [_record("ao", "det1:AcquireTime", PREC=3),
-                _record("mbbo", "det1:TriggerMode", ZRST="1", ONST="Internal", TWST="IDC",
+    records += [db_record("ao", "det1:AcquireTime", PREC=3),
+                db_record("mbbo", "det1:TriggerMode", ZRST="1", ONST="Internal", TWST="IDC",
                         THST="TTL Veto Only"),
-                _record("stringout", "det1:StatusMessage_RBV"),
-                _record("mbbo", "det1:DetectorState_RBV", ZRST="Idle", ONST="Acquire")]
+                db_record("stringout", "det1:StatusMessage_RBV"),
+                db_record("mbbo", "det1:DetectorState_RBV", ZRST="Idle", ONST="Acquire")]
     for i in range(1, NMCA + 1):
-        records.append(_record("waveform", f"MCA{i}:ArrayData", FTVL="DOUBLE", NELM=CHANNELS))
+        records.append(db_record("waveform", f"MCA{i}:ArrayData", FTVL="DOUBLE", NELM=CHANNELS))
         for attr in ("TSNumPoints", "TSControl"):
-            records += [_record("longout", f"MCA{i}ROI:{attr}"),
-                        _record("longout", f"C{i}SCA:{attr}")]
+            records += [db_record("longout", f"MCA{i}ROI:{attr}"),
+                        db_record("longout", f"C{i}SCA:{attr}")]
         for j in range(1, 9):
-            records.append(_record("ai", f"C{i}SCA{j}:Value_RBV", VAL=100 * i + j, PINI="YES"))
+            records.append(db_record("ai", f"C{i}SCA{j}:Value_RBV", VAL=100 * i + j, PINI="YES"))
         for n in range(1, NROIS + 1):
-            records.append(_record("stringout", f"MCA{i}ROI:{n}:Name"))
-            records += [_record("longout", f"MCA{i}ROI:{n}:{attr}") for attr in
+            records.append(db_record("stringout", f"MCA{i}ROI:{n}:Name"))
+            records += [db_record("longout", f"MCA{i}ROI:{n}:{attr}") for attr in
                         ("MinX", "SizeX", "BgdWidth", "Use", "MinX_RBV", "SizeX_RBV")]
-            records += [_record("ai", f"MCA{i}ROI:{n}:{attr}") for attr in
+            records += [db_record("ai", f"MCA{i}ROI:{n}:{attr}") for attr in
                         ("Total_RBV", "Net_RBV")]
     for name in ("FilePath", "FileTemplate", "FileName", "FullFileName_RBV"):
-        records.append(_record("stringout", f"HDF1:{name}"))
-    records += [_record("longout", f"HDF1:{name}") for name in
+        records.append(db_record("stringout", f"HDF1:{name}"))
+    records += [db_record("longout", f"HDF1:{name}") for name in
                 ("FileNumber", "Capture", "NumCapture", "AutoIncrement")]
     return "".join(records)
 
