@@ -24,7 +24,7 @@ LAYERS = [
     ["ca", "multiproc"],                         # the one-to-one libca surface
     ["pv"],                                      # PV objects
     ["procedural"],                              # caget, caput, ...
-    ["alarm", "device", "autosave"],
+    ["alarm", "device", "autosave", "compat"],
     ["motor"],
     ["devices"],
 ]
