@@ -32,7 +32,8 @@ MAX_INCLUDE_DEPTH = 32
 # $(NAME), ${NAME}, $(NAME=default), ${NAME=default}
 _MACRO = re.compile(r"\$(?:\((?P<p>[^()=]+)(?:=(?P<pd>[^()]*))?\)"
                     r"|\{(?P<b>[^{}=]+)(?:=(?P<bd>[^{}]*))?\})")
-_FILE_LINE = re.compile(r"^file\s+(?:\"(?P<quoted>[^\"]+)\"|(?P<bare>[^\s,\"]+))\s*,?\s*(?P<macros>.*)$")
+_FILE_LINE = re.compile(r"^file\s+(?:\"(?P<quoted>[^\"]+)\"|(?P<bare>[^\s,\"]+))"
+                        r"\s*,?\s*(?P<macros>.*)$")
 
 
 class RequestFileError(ValueError):

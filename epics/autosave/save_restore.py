@@ -13,12 +13,14 @@ What each kind of PV is saved as:
 
 * double and float scalars: ``%.14g`` and ``%.7g`` (autosave's formats, no precision lost);
 * integers: the number; enums: the state name (the index when the state has no name);
-* strings: the text (blanks at its start are not kept, as in synApps and PyEpics); long strings (a name ending in ``$``, e.g. ``XXX:calc.CALC$``): the text;
+* strings: the text (blanks at its start are not kept, as in synApps and PyEpics);
+* long strings (a name ending in ``$``, e.g. ``XXX:calc.CALC$``): the text;
 * arrays (waveforms, also of char): ``@array@ { "e1" "e2" ... }``, the elements the record holds.
 
 Restoring converts each saved text to the PV's type before writing it; a value that does not fit
 (``'abc'`` for a double) is reported with the PV's name and skipped, and the other PVs are still
-restored. An array saved empty is left as it is (a put needs at least one element). Nothing is printed: progress and failures go to the ``epics.autosave`` logger.
+restored. An array saved empty is left as it is (a put needs at least one element). Nothing is
+printed: progress and failures go to the ``epics.autosave`` logger.
 
 Threads: everything runs in the caller's thread; connections are waited for with one deadline
 for all PVs, not one timeout each.

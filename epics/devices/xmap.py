@@ -168,8 +168,8 @@ class MultiXMAP(FileSaverMixin, Device):
         if not self._wait_buffer(lambda size: size < MAPPING_BUFFER, 5.0):
             log.warning("%s: BufferSize_RBV still at mapping size after 5 s", self._prefix)
 
-    def MCAMode(self, filename: Optional[str] = None, filenumber: Optional[int] = None,  # noqa: N802
-                npulses: int = 11) -> None:
+    def MCAMode(self, filename: Optional[str] = None,  # noqa: N802 (PyEpics's name)
+                filenumber: Optional[int] = None, npulses: int = 11) -> None:
         """MCA mapping mode for ``npulses`` pixels (at least 2), saved by the file plugin."""
         npulses = max(npulses, 2)
         self.put("AutoApply", 1, wait=True)

@@ -73,8 +73,8 @@ def build_records(motors: Names = (), scalers: Names = (), mcas: Names = (),
     ----------
     motors, scalers, mcas, transforms, struck : list of str or str
         Record names (a Struck takes its PV prefix, e.g. ``'sim:SIS1:'``);
-        a string is split at commas. ``areadetectors`` takes prefixes (``'sim:AD1:'``) too; ``sscans`` are
-        sscan records, which scan the other records of the same server.
+        a string is split at commas. ``areadetectors`` takes prefixes (``'sim:AD1:'``) too;
+        ``sscans`` are sscan records, which scan the other records of the same server.
 
     Returns
     -------
