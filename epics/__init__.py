@@ -33,3 +33,8 @@ def __getattr__(name: str):
         multiproc = importlib.import_module(".multiproc", __name__)
         return multiproc if name == "multiproc" else getattr(multiproc, name)
     raise AttributeError(f"module 'epics' has no attribute {name!r}")
+
+
+def __dir__():
+    """The package's names including the lazy ones above, so tab completion offers them."""
+    return sorted(set(globals()) | {"CAProcess", "CAPool", "multiproc"})

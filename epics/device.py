@@ -29,6 +29,7 @@ import time
 from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence
 
 from . import _dispatch, ca
+from .ca import poll  # noqa: F401 (PyEpics's epics.device offers it too)
 from .pv import PV, get_pv
 
 __all__ = ["Device", "pv_property", "wait_for_condition"]

@@ -18,10 +18,12 @@ from typing import Any, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from ..ca import poll  # noqa: F401 (importable from here, as in PyEpics)
 from ..device import Device
+from ..procedural import caget, caput  # noqa: F401 (the same)
 from ..pv import PV, get_pv
 
-__all__ = ["MCA", "Mca", "ROI", "DXP", "MAX_ROIS"]
+__all__ = ["MCA", "Mca", "ROI", "DXP", "MultiXMAP", "MAX_ROIS"]
 
 log = logging.getLogger("epics.devices.mca")
 
@@ -316,3 +318,12 @@ class DXP(Device):
 
     def __init__(self, prefix: str, mca: int = 1) -> None:
         super().__init__(f"{prefix}dxp{mca}", delim=":")
+
+
+def __getattr__(name: str) -> Any:
+    """``MultiXMAP`` lives in :mod:`epics.devices.xmap` (it uses this module's classes);
+    PyEpics scripts import it from here."""
+    if name == "MultiXMAP":
+        from .xmap import MultiXMAP
+        return MultiXMAP
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

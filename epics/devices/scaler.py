@@ -20,6 +20,7 @@ import logging
 import time
 from typing import Any, List, Optional
 
+from ..ca import poll  # noqa: F401 (importable from here, as in PyEpics)
 from ..device import CATCH_UP_TIMEOUT, Device, _MonitorTrail, wait_for_condition
 
 __all__ = ["Scaler"]

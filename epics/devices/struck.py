@@ -23,16 +23,18 @@ from ..device import Device
 from .mca import MCA
 from .scaler import Scaler
 
-__all__ = ["Struck"]
+__all__ = ["Struck", "HEADER"]
 
 log = logging.getLogger("epics.devices.struck")
 
-_HEADER = """# Struck MCA data: {prefix}
-# Nchannels, Nmca = {npts}, {nmca}
+#: The head of the files :meth:`Struck.saveMCAdata` writes (PyEpics's name and %-fields: the
+#: prefix, the rows, the columns, the channels' addresses and names, each joined by ' | ').
+HEADER = """# Struck MCA data: %s
+# Nchannels, Nmca = %i, %i
 # Time in microseconds
 #----------------------
-# {addrs}
-# {names}
+# %s
+# %s
 """
 
 
@@ -183,8 +185,7 @@ class Struck(Device):
             table[:, 0] = table[:, 0] / self.clockrate
         ncols = len(columns)
         with open(fname, "w", encoding="utf-8") as out:
-            out.write(_HEADER.format(prefix=self._prefix, npts=rows, nmca=ncols,
-                                     addrs=" | ".join(addrs), names=" | ".join(names)))
+            out.write(HEADER % (self._prefix, rows, ncols, " | ".join(addrs), " | ".join(names)))
             row_format = "%9i " * ncols + "\n"
             for row in table:
                 out.write(row_format % tuple(row))

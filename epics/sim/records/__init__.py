@@ -1,2 +1,3 @@
 """Simulations of the synApps records EPICS base lacks (motor, scaler, mca, transform, SIS3820
-struck), served by caproto: see ``server.py``. The shared record machinery is in ``_record.py``."""
+struck, sscan) and an areaDetector, served by caproto: see ``server.py``. The shared record
+machinery is in ``_record.py``."""

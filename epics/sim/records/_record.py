@@ -9,6 +9,8 @@ Modules
 ``mca``        the mca record: PHA spectra (peaks on a background) with ROIs.
 ``transform``  the transform and calc records, and the safe calc-expression engine.
 ``struck``     the SIS3820 multichannel scaler: driver PVs and one mca per channel.
+``sscan``      the sscan record: step scans of the other simulated records.
+``areadetector`` a camera with image, file and overlay plugins.
 ``server``     builds the caproto PV database and serves it
                (``python -m epics.sim.records.server --port P --motors sim:m1``).
 

@@ -1,10 +1,11 @@
-"""Serve simulated synApps records (motor, scaler, mca, transform, SIS3820) with caproto.
+"""Serve simulated synApps records (motor, scaler, mca, transform, SIS3820, sscan) and an
+areaDetector with caproto.
 
 Command line::
 
     python -m epics.sim.records.server --port 5064 --motors sim:m1,sim:m2 \\
         --scalers sim:scaler1 --mcas sim:mca1 --transforms sim:transform1 \\
-        --struck sim:SIS1: --fake-motors sim:fm1
+        --struck sim:SIS1: --areadetectors sim:AD1: --sscans sim:scan1 --fake-motors sim:fm1
 
 ``--fake-motors`` serves caproto's own motor simulation (see :mod:`.fake_motor`), a server that
 completes puts before the motion starts. With no record options it serves a default set (``sim:m1``..``sim:m4``,
@@ -29,10 +30,12 @@ from typing import Dict, Iterable, List, Optional, Sequence, Union
 from caproto import ChannelData
 
 from ._record import SimRecord, _FieldChannel
+from .areadetector import AreaDetectorSim
 from .mca import McaRecord
 from .fake_motor import fake_motor_pvdb
 from .motor import MotorRecord
 from .scaler import ScalerRecord
+from .sscan import SscanRecord
 from .struck import StruckRecord
 from .transform import TransformRecord
 
@@ -49,7 +52,8 @@ DEFAULT_NAMES = {
     'transforms': ['sim:transform1'],
     'struck': ['sim:SIS1:'],
 }
-_KINDS = ('motors', 'scalers', 'mcas', 'transforms', 'struck', 'fake_motors')
+_KINDS = ('motors', 'scalers', 'mcas', 'transforms', 'struck', 'areadetectors', 'sscans',
+          'fake_motors')
 
 Names = Union[str, Iterable[str], None]
 
@@ -64,14 +68,16 @@ def _names(value: Names) -> List[str]:
 
 
 def build_records(motors: Names = (), scalers: Names = (), mcas: Names = (),
-                  transforms: Names = (), struck: Names = ()) -> List[SimRecord]:
+                  transforms: Names = (), struck: Names = (),
+                  areadetectors: Names = (), sscans: Names = ()) -> List[SimRecord]:
     """Make the simulated records (top level; children hang off them).
 
     Parameters
     ----------
     motors, scalers, mcas, transforms, struck : list of str or str
         Record names (a Struck takes its PV prefix, e.g. ``'sim:SIS1:'``);
-        a string is split at commas.
+        a string is split at commas. ``areadetectors`` takes prefixes (``'sim:AD1:'``) too;
+        ``sscans`` are sscan records, which scan the other records of the same server.
 
     Returns
     -------
@@ -83,6 +89,8 @@ def build_records(motors: Names = (), scalers: Names = (), mcas: Names = (),
     records += [McaRecord(name) for name in _names(mcas)]
     records += [TransformRecord(name) for name in _names(transforms)]
     records += [StruckRecord(name) for name in _names(struck)]
+    records += [AreaDetectorSim(name) for name in _names(areadetectors)]
+    records += [SscanRecord(name) for name in _names(sscans)]
     return records
 
 
@@ -101,6 +109,7 @@ def _pvdb(records: Sequence[SimRecord]) -> Dict[str, ChannelData]:
 
 def build_pvgroups(motors: Names = (), scalers: Names = (), mcas: Names = (),
                    transforms: Names = (), struck: Names = (),
+                   areadetectors: Names = (), sscans: Names = (),
                    fake_motors: Names = ()) -> Dict[str, ChannelData]:
     """Build the caproto PV database (``{pvname: ChannelData}``) of the simulations.
 
@@ -114,7 +123,7 @@ def build_pvgroups(motors: Names = (), scalers: Names = (), mcas: Names = (),
     ValueError
         If two records would serve the same PV name.
     """
-    db = _pvdb(build_records(motors, scalers, mcas, transforms, struck))
+    db = _pvdb(build_records(motors, scalers, mcas, transforms, struck, areadetectors, sscans))
     for pvname, chan in fake_motor_pvdb(_names(fake_motors)).items():
         if pvname in db:
             raise ValueError(f'PV {pvname!r} would be served twice')
