@@ -46,7 +46,7 @@ setup(
         # ophyd: the tests drive ophyd's EpicsSignal/EpicsMotor through this package, since
         # ophyd (bluesky's device layer) is a main user of `epics`. sphinx: the docs are built
         # with warnings as errors by the test suite. See README.md.
-        "test": ["pytest", "pytest-timeout", "softioc", "caproto", "ophyd", "sphinx"],
+        "test": ["pytest", "pytest-timeout", "softioc", "caproto", "ophyd", "sphinx", "psutil"],
         "sim": ["softioc", "caproto"],
         "plot": ["matplotlib"],
         "docs": ["sphinx"],

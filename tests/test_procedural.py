@@ -67,16 +67,16 @@ def test_caget_of_a_missing_pv_returns_none_after_the_connection_timeout():
     assert time.monotonic() - start < DEADLINE    # hang check only
 
 
-def test_caget_raise_on_timeout_raises_CATimeoutError():
+def test_caget_raise_on_error_raises_CATimeoutError():
     name = missing_pv("caget_raise")
     with pytest.raises(CATimeoutError) as info:
-        caget(name, connection_timeout=MISSING_TIMEOUT, raise_on_timeout=True)
+        caget(name, connection_timeout=MISSING_TIMEOUT, raise_on_error=True)
     assert name in str(info.value)
     assert isinstance(info.value, TimeoutError)
 
 
-def test_caget_raise_on_timeout_returns_the_value_when_connected(ioc):
-    assert caget(ioc.pv("stringout.DESC"), raise_on_timeout=True) == "test string output"
+def test_caget_raise_on_error_returns_the_value_when_connected(ioc):
+    assert caget(ioc.pv("stringout.DESC"), raise_on_error=True) == "test string output"
 
 
 def test_caget_reuses_one_cached_pv(ioc):
@@ -129,10 +129,18 @@ def test_caput_enum_by_name(ioc):
         assert caget(name, use_monitor=False) == 1
 
 
-def test_caput_to_a_missing_pv_raises_CANotConnectedError():
+def test_caput_to_a_missing_pv_returns_none_after_the_connection_timeout_as_pyepics(caplog):
+    name = missing_pv("caput")
+    start = time.monotonic()
+    assert caput(name, 1.0, connection_timeout=MISSING_TIMEOUT) is None
+    assert time.monotonic() - start >= MISSING_TIMEOUT * 0.9
+    assert name in caplog.text            # the lost write is logged
+
+
+def test_caput_to_a_missing_pv_with_raise_on_error_raises_CANotConnectedError():
     name = missing_pv("caput")
     with pytest.raises(CANotConnectedError) as info:
-        caput(name, 1.0, connection_timeout=MISSING_TIMEOUT)
+        caput(name, 1.0, connection_timeout=MISSING_TIMEOUT, raise_on_error=True)
     assert name in str(info.value)
 
 
@@ -284,11 +292,11 @@ def test_caget_many_connects_in_parallel(ioc):
     assert elapsed < 2.5 * connection_timeout, f"caget_many took {elapsed:.1f} s"
 
 
-def test_caget_many_raise_on_timeout(ioc):
+def test_caget_many_raise_on_error(ioc):
     name = missing_pv("many_raise")
     with pytest.raises(CATimeoutError) as info:
         caget_many([ioc.pv("ai"), name], connection_timeout=MISSING_TIMEOUT,
-                   raise_on_timeout=True)
+                   raise_on_error=True)
     assert name in str(info.value)
 
 

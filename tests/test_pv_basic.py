@@ -200,11 +200,22 @@ def test_put_callback_gets_pvname_and_callback_data(ioc, make_pv):
         assert rec.kwargs[1] == {"pvname": slow.pvname, "data": "plain"}
 
 
-def test_put_to_a_pv_that_does_not_connect_raises(make_pv):
+def test_put_to_a_pv_that_does_not_connect_returns_none_as_pyepics(make_pv):
+    p = make_pv(missing_pv("put"), connection_timeout=SHORT_TIMEOUT)
+    started = time.monotonic()
+    assert p.put(1.0) is None
+    assert time.monotonic() - started >= SHORT_TIMEOUT * 0.9
+
+
+def test_put_to_a_pv_that_does_not_connect_raises_on_request(make_pv, monkeypatch):
     p = make_pv(missing_pv("put"), connection_timeout=SHORT_TIMEOUT)
     with pytest.raises(CANotConnectedError) as info:
-        p.put(1.0)
+        p.put(1.0, raise_on_error=True)
     assert p.pvname in str(info.value)
+    monkeypatch.setattr(ca, "RAISE_ON_ERROR", True)
+    with pytest.raises(CANotConnectedError):
+        p.put(1.0)
+    assert p.put(1.0, raise_on_error=False) is None
 
 
 def test_put_array(ioc, make_pv):
