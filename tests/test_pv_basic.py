@@ -490,6 +490,38 @@ def test_disconnect_releases_the_channel(ioc):
     assert ca.get_cache(name) is None
 
 
+def test_a_disconnected_pv_gives_none_until_reconnect_connects_it_again(ioc):
+    """PyEpics: after disconnect(), get() and put() give None; reconnect() connects again."""
+    name = ioc.pv("counter")
+    p = PV(name, auto_monitor=True)
+    try:
+        assert p.wait_for_connection(timeout=DEADLINE)
+        assert p.get() is not None
+        p.disconnect()
+        assert p.connected is False
+        assert p.get() is None and p.put(1.0) is None
+        assert p.reconnect() is True
+        assert p.connected is True and p.get() is not None
+        assert ca.get_cache(name) is not None          # a channel again
+    finally:
+        p.disconnect()
+    assert ca.get_cache(name) is None
+
+
+def test_force_connect_after_disconnect_brings_back_the_monitor(ioc):
+    p = PV(ioc.pv("counter"), auto_monitor=True)
+    try:
+        assert p.wait_for_connection(timeout=DEADLINE)
+        p.disconnect()
+        values = []
+        p.add_callback(lambda value=None, **kws: values.append(value))
+        p.force_connect()
+        assert p.wait_for_connection(timeout=DEADLINE)
+        assert wait_until(lambda: len(values) >= 2), "no monitor updates after force_connect"
+    finally:
+        p.disconnect()
+
+
 def test_second_pv_on_a_name_keeps_working_after_the_first_disconnects(ioc, make_pv):
     name = ioc.pv("longout.DESC")
     first = connected_pv(make_pv, name)
