@@ -1150,8 +1150,10 @@ def put(chid: ChidLike, value: Any, wait: bool = False, timeout: float = 30,
     ftype : int, optional
         DBR type to write as (native by default).
     raise_on_error : bool, optional
-        An empty sequence put to an array channel writes ``count`` empty strings or zeros, as
-        PyEpics does; with True (None: :data:`RAISE_ON_ERROR`) it raises :class:`CAValueError`.
+        An empty sequence put to an array channel writes ``count`` empty strings or zeros, and a
+        write the server completes with a failure (``wait=True``) is logged and returns 1, as
+        PyEpics does; with True (None: :data:`RAISE_ON_ERROR`) they raise :class:`CAValueError`
+        and :class:`CASeverityException`.
 
     Returns
     -------
@@ -1168,7 +1170,8 @@ def put(chid: ChidLike, value: Any, wait: bool = False, timeout: float = 30,
     CAAccessDenied
         the server refuses writes to this channel.
     CASeverityException
-        the server reported that the completed write failed (``wait=True``).
+        the server reported that the completed write failed (``wait=True``), with
+        ``raise_on_error``.
     """
     chid, channel = _channel(chid)
     lib = _ensure()
@@ -1210,7 +1213,11 @@ def put(chid: ChidLike, value: Any, wait: bool = False, timeout: float = 30,
         if not _wait(operation.done, timeout):
             return -1
         if operation.status != ECA.NORMAL:
-            raise error_for_status(operation.status, "put", pvname)
+            if raising(raise_on_error):
+                raise error_for_status(operation.status, "put", pvname)
+            # PyEpics's convention: the completion status is not the return value
+            log.warning("put to %r completed with failure: %s", pvname,
+                        status_message(operation.status))
     return ECA.NORMAL
 
 

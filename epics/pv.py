@@ -674,8 +674,11 @@ class PV:
             ``callback(pvname=..., data=callback_data)`` when processing has completed.
         raise_on_error : bool, optional
             Raise :class:`CANotConnectedError` rather than return None when the PV does not
-            connect, and :class:`CAValueError` for an enum index the PV has no state for (sent
-            to the server as it is otherwise, as PyEpics does). None: ``ca.RAISE_ON_ERROR``.
+            connect, :class:`CAValueError` for an enum index the PV has no state for or an empty
+            sequence, and :class:`CASeverityException` for a write the server completes with a
+            failure (``wait=True``); by default, as in PyEpics, the index goes to the server as
+            it is, the sequence fills the array, and the failure is logged.
+            None: ``ca.RAISE_ON_ERROR``.
 
         Returns
         -------
