@@ -1126,6 +1126,11 @@ def _put_buffer(channel: _Channel, ftype: int, nelm: int, value: Any,
                            pvname=channel.pvname, function="put") from exc
 
 
+#: Completion statuses that mean the channel went away under a waiting put (cleared, or its
+#: circuit lost): these always raise, as a put to a channel that is not connected does.
+_CHANNEL_GONE = frozenset({ECA.CHANDESTROY, ECA.DISCONN})
+
+
 def put(chid: ChidLike, value: Any, wait: bool = False, timeout: float = 30,
         callback: Optional[Callable[..., Any]] = None, callback_data: Any = None,
         ftype: Optional[int] = None, raise_on_error: Optional[bool] = None) -> int:
@@ -1151,7 +1156,8 @@ def put(chid: ChidLike, value: Any, wait: bool = False, timeout: float = 30,
         DBR type to write as (native by default).
     raise_on_error : bool, optional
         An empty sequence put to an array channel writes ``count`` empty strings or zeros, and a
-        write the server completes with a failure (``wait=True``) is logged and returns 1, as
+        write the server completes with a failure (``wait=True``) is logged and returns 1 (a
+        channel cleared or disconnected meanwhile raises :class:`CANotConnectedError`), as
         PyEpics does; with True (None: :data:`RAISE_ON_ERROR`) they raise :class:`CAValueError`
         and :class:`CASeverityException`.
 
@@ -1213,9 +1219,9 @@ def put(chid: ChidLike, value: Any, wait: bool = False, timeout: float = 30,
         if not _wait(operation.done, timeout):
             return -1
         if operation.status != ECA.NORMAL:
-            if raising(raise_on_error):
+            if raising(raise_on_error) or operation.status in _CHANNEL_GONE:
                 raise error_for_status(operation.status, "put", pvname)
-            # PyEpics's convention: the completion status is not the return value
+            # PyEpics's convention: the server's completion status is not the return value
             log.warning("put to %r completed with failure: %s", pvname,
                         status_message(operation.status))
     return ECA.NORMAL

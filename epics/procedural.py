@@ -99,7 +99,9 @@ def caput(pvname: str, value: Any, wait: bool = False, timeout: float = 60.0,
             raise CANotConnectedError(message, pvname=pvname, function="caput")
         ca.log.warning("%s", message)
         return None
-    return thispv.put(value, wait=wait, timeout=timeout, raise_on_error=raise_on_error)
+    # the keyword only when given: PV subclasses (ophyd's) keep PyEpics's put() signature
+    options = {} if raise_on_error is None else {"raise_on_error": raise_on_error}
+    return thispv.put(value, wait=wait, timeout=timeout, **options)
 
 
 def cainfo(pvname: str, print_out: bool = True, timeout: float = 5.0,
@@ -214,8 +216,7 @@ def caput_many(pvlist: Sequence[str], values: Sequence[Any],
         results: List[Optional[int]] = []
         for thispv, value in zip(pvs, values):
             try:
-                results.append(thispv.put(value, wait=(wait == "each"), timeout=put_timeout,
-                                          raise_on_error=False))
+                results.append(thispv.put(value, wait=(wait == "each"), timeout=put_timeout))
             except ca.ChannelAccessException as exc:
                 ca.log.warning("caput_many: %s", exc)
                 results.append(-1)
@@ -239,7 +240,7 @@ def caput_many(pvlist: Sequence[str], values: Sequence[Any],
             with lock:
                 outstanding[0] += 1
             status = thispv.put(value, callback=on_complete, callback_data=index,
-                                use_complete=True, raise_on_error=False)
+                                use_complete=True)
             if status is None:   # not connected: nothing was sent, nothing will complete
                 with lock:
                     outstanding[0] -= 1

@@ -144,6 +144,28 @@ def test_caput_to_a_missing_pv_with_raise_on_error_raises_CANotConnectedError():
     assert name in str(info.value)
 
 
+def test_caput_and_caput_many_work_with_a_pv_class_keeping_pyepics_put_signature(ioc,
+                                                                               monkeypatch):
+    """ophyd replaces epics.pv.default_pv_class with a PV whose put() has PyEpics's arguments
+    only: caput and caput_many must not hand it keywords PyEpics does not have."""
+    class PyEpicsSignaturePV(epics.pv.PV):
+        def put(self, value, wait=False, timeout=30.0, use_complete=False, callback=None,
+                callback_data=None):
+            return super().put(value, wait=wait, timeout=timeout, use_complete=use_complete,
+                               callback=callback, callback_data=callback_data)
+
+    name = ioc.pv("longout.DESC")
+    monkeypatch.setattr(epics.pv, "default_pv_class", PyEpicsSignaturePV)
+    try:
+        with restored(name):
+            assert caput(name, "via subclass", wait=True) == 1
+            assert isinstance(epics.pv.get_pv(name), PyEpicsSignaturePV)
+            assert caput_many([name], ["many via subclass"], wait="each") == [1]
+            assert caget(name, use_monitor=False) == "many via subclass"
+    finally:
+        epics.pv.get_pv(name).disconnect()   # out of the cache, for the other tests
+
+
 # ---- cainfo --------------------------------------------------------------------------------------
 
 def test_cainfo_prints_the_slides_format(ioc, capsys):
