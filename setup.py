@@ -21,6 +21,14 @@ def read_version() -> str:
 # slower pure-Python path (epics.ca.event_buffer_in_use() says which is in use).
 EVENT_BUFFER = Extension("epics._evbuf", sources=["epics/_evbuf.c"], optional=True)
 
+# epics.qt: widgets and apps; qtpy picks PySide6 unless QT_API names PyQt5/PyQt6.
+# PySide6 6.12.0 drops a reference to True at every signal emit() (a crash after a few
+# thousand emits on Python < 3.12; tests/test_qt_widgets.py checks it).
+QT = ["qtpy", "PySide6-Essentials>=6.5,!=6.12.0", "pyqtgraph"]
+# epics.archiver: storage (psycopg for PostgreSQL; SQLite is built in) and the web front end.
+ARCHIVER = ["psycopg[binary]>=3.1", "starlette", "uvicorn", "jinja2", "itsdangerous",
+            "python-multipart", "tomli; python_version < '3.11'"]
+
 setup(
     name="epicsca",
     ext_modules=[EVENT_BUFFER],
@@ -35,6 +43,7 @@ setup(
     package_data={
         "epics.sim": ["*.db"],
         "epics.testing": ["*"],
+        "epics.archiver.web": ["static/*", "templates/*"],
     },
     install_requires=[
         "numpy",
@@ -46,10 +55,26 @@ setup(
         # ophyd: the tests drive ophyd's EpicsSignal/EpicsMotor through this package, since
         # ophyd (bluesky's device layer) is a main user of `epics`. sphinx: the docs are built
         # with warnings as errors by the test suite. See README.md.
-        "test": ["pytest", "pytest-timeout", "softioc", "caproto", "ophyd", "sphinx", "psutil"],
+        # Each application's test dependencies come from its own extra (below), so that the test
+        # extra cannot drift from what users install. qt: see "qt". archiver: psycopg
+        # (PostgreSQL), httpx (requests to the web front end), aiosmtpd (a local SMTP server),
+        # selenium (headless Chromium), pgserver (PostgreSQL server binaries); docs/archiver.rst.
+        # bluesky, ophyd-async[ca] (aioca): dependents run in one process with epics
+        # (tests/test_bluesky_scan.py, tests/test_ophyd_async.py). pydm is NOT here: it requires
+        # pyepics, which would install PyEpics over epics/; tests/test_dependents.py installs it
+        # in a venv of its own through shim/pyepics, the documented way. psutil: PyEpics's own
+        # test suite (tests/compat) measures memory with it.
+        "test": ["pytest", "pytest-timeout", "softioc", "caproto", "ophyd", "sphinx",
+                 "bluesky", "ophyd-async[ca]", "pytest-asyncio", "psutil"]
+                + QT + ["pytest-qt"]
+                + ARCHIVER + ["httpx", "aiosmtpd", "selenium", "pgserver"],
         "sim": ["softioc", "caproto"],
         "plot": ["matplotlib"],
+        "qt": QT,
         "docs": ["sphinx"],
+        "archiver": ARCHIVER,
+        # epics.aio needs nothing beyond the standard library's asyncio
+        "aio": [],
     },
     entry_points={
         "console_scripts": [
@@ -59,6 +84,10 @@ setup(
             "camonitor = epics.cli.camonitor:main",
             "cainfo = epics.cli.cainfo:main",
             "epics-sim = epics.sim.__main__:main",
+            "epics-pvprobe = epics.qt.pvprobe:main",
+            "epics-motor-panel = epics.qt.motor_panel:main",
+            "epics-stripchart = epics.qt.stripchart:main",
+            "epics-imageview = epics.qt.imageview:main",
         ],
         "pytest11": [
             "epics_testing = epics.testing.plugin",

@@ -66,9 +66,10 @@ napoleon_numpy_docstring = True
 napoleon_use_rtype = False
 napoleon_use_ivar = True
 
-# The testing kit's pytest plugin imports pytest at module level: let the reference build where
-# pytest is not installed (``pip install '.[docs]'`` alone) by mocking it there.
-autodoc_mock_imports = [name for name in ("pytest",) if importlib.util.find_spec(name) is None]
+# The testing kit's pytest plugin imports pytest at module level, epics.qt imports qtpy: let the
+# reference build where they are not installed (``pip install '.[docs]'`` alone) by mocking them.
+autodoc_mock_imports = [name for name in ("pytest", "qtpy", "pyqtgraph")
+                        if importlib.util.find_spec(name) is None]
 
 # -- HTML ----------------------------------------------------------------------------------------
 html_theme = "alabaster"

@@ -1227,6 +1227,62 @@ def put(chid: ChidLike, value: Any, wait: bool = False, timeout: float = 30,
     return ECA.NORMAL
 
 
+# --- requests answered by a callback (the engine of epics.aio) -----------------------------------
+
+def array_get_callback(chid: ChidLike, dbrtype: int, count: int,
+                       on_done: Callable[[int, Any, dict], None], as_numpy: bool = True,
+                       element_count: Optional[int] = None) -> None:
+    """``ca_array_get_callback``: send a read and return at once; nothing waits for the answer.
+
+    ``on_done(status, value, metadata)`` runs once, on the dispatcher thread, when libca answers:
+    ``status`` is ECA_NORMAL with the converted value and metadata (as :func:`get_with_metadata`
+    gives them), or the failure code. ``count`` 0 asks for the server's current count. The
+    request goes out with the next :func:`flush_io` (the caller sends many in one write).
+    ``element_count``, when the caller knows it, saves asking libca again.
+    Raises :class:`CANotConnectedError` if the channel is not connected.
+    """
+    chid, channel = _channel(chid)
+    lib = _ensure()
+
+    def finish(operation: _dispatch.Operation) -> None:
+        on_done(operation.status, operation.value, operation.meta or {})
+
+    operation = _dispatch.Operation(as_numpy, on_done=finish)
+    operation.chid = chid
+    handle = _dispatch.new_handle()
+    _dispatch.operations[handle] = operation
+    try:
+        lib.ca_array_get_callback(dbrtype, count, chid,
+                                  _dispatch.get_callback(count or element_count
+                                                         or lib.ca_element_count(chid)),
+                                  handle)
+    except BaseException:
+        _dispatch.operations.pop(handle, None)
+        raise
+
+
+def array_put(chid: ChidLike, dbrtype: int, count: int, buffer: Any,
+              on_done: Optional[Callable[[int], None]] = None) -> None:
+    """``ca_array_put`` of a buffer made by :func:`dbr.make_put_buffer`; with ``on_done``,
+    ``ca_array_put_callback``: ``on_done(status)`` runs once, on the dispatcher thread, when the
+    server has finished processing. Returns at once; sent with the next :func:`flush_io`."""
+    chid, channel = _channel(chid)
+    lib = _ensure()
+    if on_done is None:
+        lib.ca_array_put(dbrtype, count, chid, buffer)
+        return
+    operation = _dispatch.Operation(on_done=lambda operation: on_done(operation.status))
+    operation.value = buffer    # kept alive until libca is done with it
+    operation.chid = chid
+    handle = _dispatch.new_handle()
+    _dispatch.operations[handle] = operation
+    try:
+        lib.ca_array_put_callback(dbrtype, count, chid, buffer, _dispatch.PUT_THUNK, handle)
+    except BaseException:
+        _dispatch.operations.pop(handle, None)
+        raise
+
+
 # --- subscriptions -------------------------------------------------------------------------------
 
 def subscribe(chid: ChidLike, dbrtype: int, deliver: Callable[[Any, dict], None],

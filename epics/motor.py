@@ -10,14 +10,18 @@ the same return codes from :meth:`Motor.move`, available here as named constants
     >>> m.tweak(dir='forward', wait=True)
     >>> m.get_position(readback=True, dial=True)
 
-What differs from PyEpics is how waiting is done. A ``wait=True`` move returns once the put has
-completed *and* the record reports DMOV = 1, as read from the server after the completion, so it
-also holds against servers that complete a put as soon as the motion starts; the wait is on
-monitor events with a deadline, never a polling loop. A motor that hits a limit switch or is
-stopped ends such a move with the code for that outcome (a stopped move is DONE_OK, as in
-PyEpics: compare :meth:`Motor.get_position` with the target to tell), and a server that does not
-answer ends it with TIMEOUT after ``timeout`` seconds. Reading a field the motor record does not
-have raises an AttributeError (that is also a MotorException) without touching the network.
+What differs from PyEpics is how waiting is done. "The put completed and DMOV = 1" does not
+prove that a motion has ended: a server may complete the put before the motion starts and drop
+DMOV later (caproto's ``fake_motor_record`` does, by up to 100 ms). A ``wait=True`` move or tweak,
+and :meth:`Motor.wait_for_stop`, return once DMOV = 1 *and* the readback is at the drive position,
+or DMOV stayed 1 for :data:`MOTION_START_TIMEOUT` since the put or the last end of a motion (all
+read from the server); the wait is on monitor events with a deadline, never a polling loop. A
+motor that hits a limit switch or is stopped ends such a move with the code for that outcome (a
+stopped move is DONE_OK, as in PyEpics: compare :meth:`Motor.get_position` with the target to
+tell), and a server that does not answer ends it with TIMEOUT after ``timeout`` seconds. A
+refused target is LVIO = 1 with the previous target put back (LVIO alone is not proof: the fake
+motor never clears it). Reading a field the motor record does not have raises an AttributeError
+(that is also a MotorException) without touching the network.
 
 Threads: as for every Device, the motor's PVs deliver monitor updates on the dispatcher thread;
 :meth:`Motor.move` and :meth:`Motor.tweak` may be called from any thread, including from a
@@ -74,6 +78,14 @@ NOWAIT_SOFTLIM = 4
 CONFIRM_MOVE_TIMEOUT = 0.25
 #: Seconds each read made to check the outcome of a move may take.
 READ_TIMEOUT = 5.0
+#: Seconds a motor that reports done (DMOV = 1) away from its drive position is given to start
+#: moving, after a put or after it ended a motion: servers may complete a put, or end one leg of
+#: a motion, before the (next) motion shows (caproto's fake motor drops DMOV up to 100 ms after
+#: a put). A move that ends away from its target (paused, say) returns this much later.
+MOTION_START_TIMEOUT = 1.0
+#: Most rounds of waiting for a motion to end (each lasts until DMOV changes or
+#: MOTION_START_TIMEOUT runs out), whatever the timeout.
+MAX_MOTION_WAITS = 10000
 
 
 class MotorException(Exception):
@@ -143,10 +155,17 @@ _EXTRAS: Dict[str, str] = {"disabled": "_able.VAL"}
 
 #: Fields whose PVs are created with the motor (they connect in the background).
 _INIT_LIST = ("VAL", "DESC", "RTYP", "RBV", "PREC", "TWV", "FOFF", "VELO", "STAT", "SET", "LLM",
-              "HLM", "SPMG", "LVIO", "HLS", "LLS")
+              "HLM", "SPMG", "LVIO", "HLS", "LLS",
+              # read by every move that waits (PyEpics's list ends above)
+              "DMOV", "RDBD", "MRES")
 
 #: Fields shown by get_info/show_info.
 _INFO_FIELDS = ("DESC", "VAL", "RBV", "PREC", "VELO", "STAT", "SET", "TWV", "LLM", "HLM", "SPMG")
+
+
+def _same_tolerance(drive: str, value: float) -> float:
+    """How far two values of a drive field may differ and still be the same target."""
+    return 0.5 if drive == "RVAL" else 1e-9 * max(1.0, abs(value))
 
 
 def _coordinates(dial: bool, raw: bool) -> Tuple[str, str]:
@@ -193,7 +212,7 @@ class Motor(Device):
     _init_list = _INIT_LIST
     _known_fields = frozenset(_ALIASES.values()) | frozenset(_OTHER_FIELDS) | frozenset(_INIT_LIST)
     _nonpvs = ("_prefix", "_pvs", "_delim", "_init", "_init_list", "_alias", "_extras",
-               "_callbacks", "_name")
+               "_callbacks", "_name", "_last_request")
 
     def __init__(self, name: Optional[str] = None, timeout: float = 3.0) -> None:
         if name is None:
@@ -204,6 +223,8 @@ class Motor(Device):
             name = name[:-1]
         self._name = name
         self._callbacks: Dict[str, List[int]] = {}
+        #: When the last move or tweak was asked for (monotonic seconds; none yet: -inf).
+        self._last_request = float("-inf")
         super().__init__(name, delim=".", attrs=self._init_list, timeout=timeout,
                          aliases=None, with_poll=False)
         self._aliases = dict(self._alias)
@@ -264,38 +285,113 @@ class Motor(Device):
     def _on_limit_switch(self) -> bool:
         return self._read("HLS") == 1 or self._read("LLS") == 1
 
-    def _put_and_wait(self, field: str, value: Any, timeout: float) -> int:
-        """Put with completion, then wait for DMOV = 1: DONE_OK, TIMEOUT or TIMEOUT_BUTDONE.
+    def _target_tolerance(self) -> float:
+        """How close (EGU) the readback must be to the drive to count as there: the retry
+        deadband RDBD, at least one motor step MRES (as the motor record's own test)."""
+        rdbd, mres = self._read("RDBD"), self._read("MRES")
+        return max(abs(rdbd or 0.0), abs(mres or 0.0), 1e-9)
 
-        DMOV is read from the server once the put has completed (a server may complete it when
-        the motion starts). Once it is 1, and if the motor moved, this also waits (at most
-        CATCH_UP_TIMEOUT) until the DMOV monitor has delivered the end of the motion, so that the
-        cached readbacks (``m.RBV``) are final when this returns. Raises what PV.put raises (not
-        connected, refused by the server).
+    def _at_drive(self) -> bool:
+        """Whether the readback RBV is at the drive VAL, as the server has them now (the record
+        has processed the put by then, so VAL is the target of any move, tweak or relative
+        move, in user coordinates; a stop or a limit switch sets VAL to where it stopped)."""
+        drive, readback = self._read("VAL"), self._read("RBV")
+        if drive is None or readback is None:
+            return False
+        return abs(drive - readback) <= self._target_tolerance()
+
+    def _rejected(self, drive: str, value: float, before: Any) -> bool:
+        """Whether the record refused the target ``value`` of ``drive``: LVIO = 1 and the drive
+        field holds its value from before the put (``before``), not the target, as a motor
+        record puts the previous target back. LVIO alone is not proof: caproto's fake motor
+        keeps LVIO = 1 (its initial value) forever, and a stop moves the drive elsewhere."""
+        if self._read("LVIO") != 1:
+            return False
+        held = self._read(drive)
+        if held is None or before is None:
+            return held is None or abs(held - value) > _same_tolerance(drive, value)
+        return (abs(held - value) > _same_tolerance(drive, value)
+                and abs(held - before) <= _same_tolerance(drive, before))
+
+    def _wait_motion_end(self, since: float, deadline: float) -> Tuple[bool, bool]:
+        """Wait until the motion asked for at ``since`` (monotonic time) has ended: DMOV = 1
+        and either the readback is at the drive, or the motor stayed done for
+        MOTION_START_TIMEOUT seconds since ``since`` or since it last ended a motion.
+
+        DMOV = 1 alone proves nothing right after a put: a server may complete the put before
+        DMOV drops (caproto's fake motor drops it up to 100 ms later), and a DMOV = 1 may end
+        an earlier motion. Returns (ended before ``deadline``, DMOV was read as 0).
         """
-        start = time.monotonic()
         dmov = self.PV("DMOV")
-        moved = []
+        state = {"settled": since, "moving": False, "dropped": False}
 
-        def done_moving() -> bool:
+        def ended() -> bool:
             value = self._read("DMOV")
-            if value == 0:
-                moved.append(True)
-            return value == 1
+            now = time.monotonic()
+            if value != 1:
+                if value == 0:
+                    state["moving"] = state["dropped"] = True
+                return False
+            if state["moving"]:            # an ending seen: give the next motion its chance
+                state["moving"], state["settled"] = False, now
+            return self._at_drive() or now - state["settled"] >= MOTION_START_TIMEOUT
 
+        for _ in range(MAX_MOTION_WAITS):
+            now = time.monotonic()
+            wait_until = min(deadline, max(state["settled"] + MOTION_START_TIMEOUT, now))
+            if wait_for_condition([dmov], ended, wait_until - now):
+                return True, state["dropped"]
+            if time.monotonic() >= deadline:
+                return False, state["dropped"]
+        return False, state["dropped"]
+
+    def _put_and_wait(self, field: str, value: Any, timeout: float) -> int:
+        """Put with completion, then wait for the motion to end: DONE_OK, TIMEOUT or
+        TIMEOUT_BUTDONE.
+
+        Once ended, and if the motor moved, this also waits (at most CATCH_UP_TIMEOUT) until
+        the DMOV monitor has delivered the end of the motion, so that the cached readbacks
+        (``m.RBV``) are final when this returns. Raises what PV.put raises (not connected,
+        refused by the server).
+        """
+        deadline = time.monotonic() + max(timeout, 0.0)
+        dmov = self.PV("DMOV")
         with _MonitorTrail(dmov) as trail:
+            moving_before = dmov.value == 0
             status = self.put(field, value, wait=True, timeout=timeout)
             if status == -1:
                 return TIMEOUT if self._read("DMOV") == 0 else TIMEOUT_BUTDONE
             if status != 1:
                 return UNKNOWN_ERROR
-            remaining = max(timeout - (time.monotonic() - start), 0.0)
-            if not wait_for_condition([dmov], done_moving, remaining):
+            self._last_request = time.monotonic()
+            ended, moved = self._wait_motion_end(self._last_request, deadline)
+            if not ended:
                 return TIMEOUT
-            if moved or 0 in trail.values:
-                trail.wait_until(lambda values: 0 in values and values[-1] == 1,
-                                 CATCH_UP_TIMEOUT)
+            _catch_up(trail, moved, moving_before)
         return DONE_OK
+
+    def wait_for_stop(self, timeout: float = 300.0) -> bool:
+        """Wait until the motion of the last move or tweak has ended; True once it has, False
+        after ``timeout`` seconds.
+
+        Unlike waiting for DMOV = 1, this also holds right after ``move(wait=False)`` on a
+        server that drops DMOV only some time after the put (see the module documentation).
+        Not in PyEpics.
+        """
+        deadline = time.monotonic() + max(timeout, 0.0)
+        dmov = self.PV("DMOV")
+        with _MonitorTrail(dmov) as trail:
+            moving_before = dmov.value == 0
+            ended, moved = self._wait_motion_end(self._last_request, deadline)
+            if ended:
+                _catch_up(trail, moved, moving_before)
+        return ended
+
+    @property
+    def done(self) -> bool:
+        """Whether the motion of the last move or tweak has ended (:meth:`wait_for_stop`
+        without waiting). Not in PyEpics."""
+        return self.wait_for_stop(timeout=0.0)
 
     # --- moving -----------------------------------------------------------------------------------
 
@@ -339,30 +435,30 @@ class Motor(Device):
         if not self.PV(drive).connected:
             return UNCONNECTED
         try:
+            before = self._read(drive)
+            if before is None:
+                return UNCONNECTED
             if relative:
-                current = self._read(drive)
-                if current is None:
-                    return UNCONNECTED
-                val += current
+                val += before
             if not ignore_limits and not raw and not self.within_limits(val, dial=dial):
                 return OUTSIDE_LIMITS
             if wait:
                 outcome = self._put_and_wait(drive, val, timeout)
                 if outcome != DONE_OK:
                     return outcome
-                if self._read("LVIO") == 1:
+                if self._rejected(drive, val, before):
                     return DONEW_SOFTLIM
                 if self._on_limit_switch():
                     return DONEW_HARDLIM
                 return DONE_OK
-            return self._move_nowait(drive, val, confirm_move)
+            return self._move_nowait(drive, val, before, confirm_move)
         except CANotConnectedError:
             return UNCONNECTED
         except ChannelAccessException as exc:
             log.warning("move of %s to %r failed: %s", self._name, val, exc)
             return UNKNOWN_ERROR
 
-    def _move_nowait(self, drive: str, val: float, confirm_move: bool) -> int:
+    def _move_nowait(self, drive: str, val: float, before: Any, confirm_move: bool) -> int:
         seen_moving = []
 
         def on_movn(value: Any = None, **kws: Any) -> None:
@@ -372,18 +468,19 @@ class Motor(Device):
         movn = self.PV("MOVN")
         index = movn.add_callback(on_movn, with_ctrlvars=False)
         try:
+            self._last_request = time.monotonic()
             self.put(drive, val)
             if confirm_move:
                 wait_for_condition(
                     [movn, self.PV("LVIO")],
                     lambda: bool(seen_moving) or self._read("MOVN") == 1
-                    or self._read("LVIO") == 1,
+                    or self._rejected(drive, val, before),
                     CONFIRM_MOVE_TIMEOUT)
         finally:
             movn.remove_callback(index)
         if seen_moving or self._read("MOVN") == 1:
             return MOVE_BEGUN_CONFIRMED
-        if self._read("LVIO") == 1:
+        if self._rejected(drive, val, before):
             return NOWAIT_SOFTLIM
         if self._on_limit_switch():
             return NOWAIT_HARDLIM
@@ -417,6 +514,7 @@ class Motor(Device):
             if wait:
                 result = 0 if self._put_and_wait(field, 1, timeout) == DONE_OK else -1
             else:
+                self._last_request = time.monotonic()
                 result = 0 if self.put(field, 1) == 1 else -1
         except ChannelAccessException as exc:   # not connected, or refused (a disabled motor)
             log.warning("tweak of %s failed: %s", self._name, exc)
@@ -525,6 +623,17 @@ class Motor(Device):
                 value = "Not Connected??"
             lines.append(f" {attr:<18s}  {value:<18s}  {self.PV(field, connect=False).pvname}")
         return _output("\n".join(lines), print_out)
+
+
+def _catch_up(trail: _MonitorTrail, moved: bool, moving_before: bool) -> None:
+    """Once the server says a motion has ended, wait (at most CATCH_UP_TIMEOUT) until the DMOV
+    monitor has delivered its end too, so that the cached readbacks are final: the last DMOV
+    delivered is 1, after a 0 (or the motor was already moving when ``trail`` began, so the
+    0 came before it)."""
+    if not (moved or moving_before or 0 in trail.values):
+        return
+    trail.wait_until(lambda values: bool(values) and values[-1] == 1
+                     and (moving_before or 0 in values), CATCH_UP_TIMEOUT)
 
 
 def _output(text: str, print_out: bool) -> Optional[str]:

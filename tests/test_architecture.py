@@ -27,10 +27,12 @@ LAYERS = [
     ["alarm", "device"],
     ["motor"],
     ["devices"],
+    ["aio"],                                     # flavours: only the public layers below
+    ["qt", "archiver", "instruments"],           # applications: public names below
 ]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 # Beside the chain: they may use any layer, and no layer may use them.
-BESIDE = {"cli", "sim", "testing", "__main__"}
+BESIDE = {"cli", "sim", "testing", "__main__", "which"}
 
 
 def _module_of(path: Path) -> str:
@@ -84,6 +86,50 @@ def test_layer_imports_only_its_own_rank_or_lower(path):
                 f"{imported} (layer {RANK[imported]}): imports must go down")
 
 
+# Applications on top of the library: each uses only public modules and public names of the
+# layers below (no ``epics._x`` module, no ``_name``), so the library can change inside.
+APPLICATIONS = {"aio", "qt", "archiver", "instruments"}
+
+
+def _absolute_module(path: Path, node: ast.ImportFrom) -> str:
+    """The absolute module an ``from ... import`` names, relative imports resolved."""
+    if not node.level:
+        return node.module or ""
+    package = ["epics", *path.relative_to(PACKAGE).parts[:-1]]
+    base = package[:len(package) - (node.level - 1)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def _private(name: str) -> bool:
+    """'_x' is private; a dunder such as '__version__' is public."""
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def _private_uses(path: Path) -> list:
+    """Private modules or names of the library (outside the file's own application) it imports."""
+    own = f"epics.{_module_of(path)}"
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            module = _absolute_module(path, node)
+            if module.split(".")[0] != "epics" or module == own or module.startswith(own + "."):
+                continue
+            if any(_private(part) for part in module.split(".")):
+                found.append(module)
+            found += [f"{module}.{a.name}" for a in node.names if _private(a.name)]
+        elif isinstance(node, ast.Import):
+            found += [a.name for a in node.names if a.name.startswith("epics.")
+                      and any(_private(part) for part in a.name.split(".")[1:])]
+    return found
+
+
+@pytest.mark.parametrize("path", [p for p in _package_files() if _module_of(p) in APPLICATIONS],
+                         ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_applications_use_only_public_names_of_the_library(path):
+    assert _private_uses(path) == [], f"{path.relative_to(PACKAGE)} uses private names"
+
+
 def test_every_module_has_a_place():
     """A new module must be given a layer here (or be declared beside them)."""
     modules = {_module_of(p) for p in _package_files()} - {"__init__"}
@@ -97,3 +143,4 @@ def test_importing_epics_loads_no_library_and_starts_no_thread():
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=60, check=True).stdout.split()
     assert output == ["True", "True", "1"]
+

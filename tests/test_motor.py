@@ -189,6 +189,17 @@ def test_move_without_wait_then_wait_for_dmov(m):
                               fresh(m, "RBV") == pytest.approx(5.0), MOVE_TIMEOUT)
 
 
+def test_wait_for_stop_and_done_after_a_move_without_wait(m):
+    assert m.wait_for_stop(timeout=1.0) and m.done      # nothing asked for: done at once
+    m.put("VELO", 10.0, wait=True)
+    assert m.move(10.0) in (motor_module.MOVE_BEGUN, motor_module.MOVE_BEGUN_CONFIRMED)
+    assert not m.done
+    assert m.wait_for_stop(0.2) is False                # 1 s of motion
+    assert m.wait_for_stop(MOVE_TIMEOUT) is True
+    assert m.done
+    assert m.RBV == pytest.approx(10.0)                 # the cached readback is final
+
+
 def test_move_confirmed_returns_1_while_moving(m):
     m.put("VELO", 2.0, wait=True)
     assert m.move(40.0, confirm_move=True) == motor_module.MOVE_BEGUN_CONFIRMED == 1
@@ -285,21 +296,30 @@ def test_move_begun_not_confirmed(m):
     assert fresh(m, "MOVN") == 0
 
 
-def test_stopped_move_ends_the_wait_with_done_ok(m):
-    m.put("VELO", 2.0, wait=True)
+def move_and_stop_on_the_way(m, target):
+    """Start move(target, wait=True) in a thread, stop the motor once it moves; returns what
+    move() returned."""
     moving = Recorder()
-    m.PV("MOVN").add_callback(moving)
+    index = m.PV("MOVN").add_callback(moving)
     results = []
     mover = threading.Thread(target=lambda: results.append(
-        m.move(80.0, wait=True, timeout=MOVE_TIMEOUT)))
+        m.move(target, wait=True, timeout=MOVE_TIMEOUT)))
     mover.start()
     try:
         assert moving.wait_value(1)
         m.stop()
     finally:
         mover.join(MOVE_TIMEOUT)
+        m.PV("MOVN").remove_callback(index)
     assert not mover.is_alive()
-    assert results == [motor_module.DONE_OK]      # PyEpics's code for a stopped move
+    assert len(results) == 1
+    return results[0]
+
+
+def test_stopped_move_ends_the_wait_with_done_ok(m):
+    m.put("VELO", 2.0, wait=True)
+    # PyEpics's code for a stopped move
+    assert move_and_stop_on_the_way(m, 80.0) == motor_module.DONE_OK
     position = m.get_position(readback=True)
     assert 0.0 < position < 80.0
     assert m.DMOV == 1 and m.MOVN == 0

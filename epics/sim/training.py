@@ -20,7 +20,9 @@ image         waveform UCHAR, NELM 65536  256 x 256 picture of a moving spot
 and, shared, for the Device examples of the talk: ``sim:ip1:PRES`` and
 ``sim:ip2:PRES`` (ion pump pressures: ai with DESC, EGU Torr, PREC 2, alarm
 limits), ``sim:ao1`` and ``sim:bo1`` (outputs), ``sim:ai1`` and ``sim:bi1``
-(inputs reading back ao1, with noise, and bo1).
+(inputs reading back ao1, with noise, and bo1); and the instruments server
+PVs ``sim:inst:instrument``, ``position``, ``command``, ``status``, ``message``,
+``busy`` (`epics.sim.instrument_pvs`).
 
 Walks continue from the record's current value, so a value a client writes is
 kept and then wanders on.  The image is UCHAR rather than CHAR because pixel
@@ -59,6 +61,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from .instrument_pvs import build_instrument_pvs
 from .launcher import (DEFAULT_PREFIXES, DEFAULT_RATE, EXIT_PORT_IN_USE, HOST,
                        READY_LINE, port_problem, server_env)
 
@@ -395,6 +398,7 @@ def build_records(builder, prefixes: int, rate: float,
     for index in range(1, prefixes + 1):
         _build_prefix(builder, schedule, rng, prefix_name(index), period)
     _build_devices(builder, schedule, rng, period)
+    build_instrument_pvs(builder)
     builder.LoadDatabase()
     return schedule
 

@@ -4,9 +4,10 @@ Command line::
 
     python -m epics.sim.records.server --port 5064 --motors sim:m1,sim:m2 \\
         --scalers sim:scaler1 --mcas sim:mca1 --transforms sim:transform1 \\
-        --struck sim:SIS1:
+        --struck sim:SIS1: --fake-motors sim:fm1
 
-With no record options it serves a default set (``sim:m1``..``sim:m4``,
+``--fake-motors`` serves caproto's own motor simulation (see :mod:`.fake_motor`), a server that
+completes puts before the motion starts. With no record options it serves a default set (``sim:m1``..``sim:m4``,
 ``sim:scaler1``, ``sim:mca1``, ``sim:transform1``, ``sim:SIS1:``).  The server
 binds only the given interface (127.0.0.1 by default), prints ``READY`` on
 stdout once it serves, and stops on SIGINT or SIGTERM.
@@ -29,6 +30,7 @@ from caproto import ChannelData
 
 from ._record import SimRecord, _FieldChannel
 from .mca import McaRecord
+from .fake_motor import fake_motor_pvdb
 from .motor import MotorRecord
 from .scaler import ScalerRecord
 from .struck import StruckRecord
@@ -47,7 +49,7 @@ DEFAULT_NAMES = {
     'transforms': ['sim:transform1'],
     'struck': ['sim:SIS1:'],
 }
-_KINDS = ('motors', 'scalers', 'mcas', 'transforms', 'struck')
+_KINDS = ('motors', 'scalers', 'mcas', 'transforms', 'struck', 'fake_motors')
 
 Names = Union[str, Iterable[str], None]
 
@@ -98,10 +100,12 @@ def _pvdb(records: Sequence[SimRecord]) -> Dict[str, ChannelData]:
 
 
 def build_pvgroups(motors: Names = (), scalers: Names = (), mcas: Names = (),
-                   transforms: Names = (), struck: Names = ()) -> Dict[str, ChannelData]:
+                   transforms: Names = (), struck: Names = (),
+                   fake_motors: Names = ()) -> Dict[str, ChannelData]:
     """Build the caproto PV database (``{pvname: ChannelData}``) of the simulations.
 
-    Parameters are those of :func:`build_records`.  Serve the result with
+    Parameters are those of :func:`build_records`, and ``fake_motors``: names of caproto's
+    fake motors (:func:`.fake_motor.fake_motor_pvdb`).  Serve the result with
     ``startup_hook=make_startup_hook(pvdb)`` so the records initialise in the
     server's loop (they also work without it, a little less completely).
 
@@ -110,7 +114,12 @@ def build_pvgroups(motors: Names = (), scalers: Names = (), mcas: Names = (),
     ValueError
         If two records would serve the same PV name.
     """
-    return _pvdb(build_records(motors, scalers, mcas, transforms, struck))
+    db = _pvdb(build_records(motors, scalers, mcas, transforms, struck))
+    for pvname, chan in fake_motor_pvdb(_names(fake_motors)).items():
+        if pvname in db:
+            raise ValueError(f'PV {pvname!r} would be served twice')
+        db[pvname] = chan
+    return db
 
 
 def records_of(pvdb: Dict[str, ChannelData]) -> List[SimRecord]:
@@ -258,7 +267,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument('--interface', default='127.0.0.1',
                         help='interface to bind (default: 127.0.0.1)')
     for kind in _KINDS:
-        parser.add_argument(f'--{kind}', default='', metavar='NAME[,NAME...]',
+        parser.add_argument(f'--{kind.replace("_", "-")}', dest=kind, default='',
+                            metavar='NAME[,NAME...]',
                             help=f'{kind} to serve (comma-separated)')
     parser.add_argument('-v', '--verbose', action='count', default=0,
                         help='log more (once: our INFO and caproto warnings; twice: '
