@@ -62,9 +62,10 @@ setup(
         # bluesky, ophyd-async[ca] (aioca): dependents run in one process with epics
         # (tests/test_bluesky_scan.py, tests/test_ophyd_async.py). pydm is NOT here: it requires
         # pyepics, which would install PyEpics over epics/; tests/test_dependents.py installs it
-        # in a venv of its own through shim/pyepics, the documented way.
+        # in a venv of its own through shim/pyepics, the documented way. psutil: PyEpics's own
+        # test suite (tests/compat) measures memory with it.
         "test": ["pytest", "pytest-timeout", "softioc", "caproto", "ophyd", "sphinx",
-                 "bluesky", "ophyd-async[ca]", "pytest-asyncio",
+                 "bluesky", "ophyd-async[ca]", "pytest-asyncio", "psutil",
                  # epics.stepscan: an independent SPEC file reader
                  "silx"]
                 + QT + ["pytest-qt"]

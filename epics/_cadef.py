@@ -311,11 +311,18 @@ def load_evbuf() -> Optional[ctypes.CDLL]:
         _apply(evbuf, EVBUF_PROTOTYPES, quick=ctypes.PyDLL(path))
     except (OSError, AttributeError):   # AttributeError: a build of an older _evbuf.c
         return None
+    init_evbuf(evbuf)
+    _evbuf = evbuf
+    return evbuf
+
+
+def init_evbuf(evbuf: ctypes.CDLL) -> None:
+    """Connect the event buffer to libca's DBR size tables and let it take events: at load, and
+    again when CA starts after a finalize (which stopped it)."""
+    lib = load()
     sizes = (ctypes.c_ushort * 39).in_dll(lib, "dbr_size")
     value_sizes = (ctypes.c_ushort * 39).in_dll(lib, "dbr_value_size")
     evbuf.evbuf_init(ctypes.addressof(sizes), ctypes.addressof(value_sizes))
-    _evbuf = evbuf
-    return evbuf
 
 
 def load() -> ctypes.CDLL:

@@ -46,6 +46,10 @@ _finalize_hooks: List[Callable[[], None]] = []
 #: Seconds finalize waits for CA calls other threads are making to return.
 _GRACE_SECONDS = 0.1
 _created_hooks: List[Callable[[ctypes.CDLL], None]] = []
+#: The thread destroying the last finalized context (None before any finalize).
+_teardown: Optional[threading.Thread] = None
+#: Contexts finalize destroyed: a thread still attached to one is detached before CA restarts.
+_destroyed: set = set()
 
 
 def on_created(hook: Callable[[ctypes.CDLL], None]) -> None:
@@ -93,6 +97,9 @@ def _slow_ensure() -> ctypes.CDLL:
         initialize()
     lib = state.lib
     current = lib.ca_current_context()
+    if current is not None and current in _destroyed:   # left over from before a restart
+        lib.ca_detach_context()
+        current = None
     if current is None:
         lib.ca_attach_context(state.initial)
         current = state.initial
@@ -100,20 +107,30 @@ def _slow_ensure() -> ctypes.CDLL:
     return lib
 
 
-def initialize(preemptive: bool = True) -> ctypes.CDLL:
+def initialize(preemptive: bool = True, restart: bool = False) -> ctypes.CDLL:
     """Load libca and create (or adopt) the process's initial context. Idempotent.
 
     A context that already exists in this thread (another CA user in the process, such as an
-    embedded IOC) is adopted rather than replaced, and will never be destroyed by us.
+    embedded IOC) is adopted rather than replaced, and will never be destroyed by us. After
+    :func:`finalize`, only ``restart=True`` (an explicit ``initialize_libca()``, which PyEpics
+    allows) starts CA again, with a new context; any other use raises.
     """
     state = _state
     with _init_lock:
         if state.finalized:
-            raise CAFinalizedError("Channel Access has been finalized in this process")
+            if not restart:
+                raise CAFinalizedError("Channel Access has been finalized in this process")
+            if _teardown is not None and _teardown.is_alive():
+                raise CAFinalizedError("Channel Access cannot start again: the teardown of "
+                                       "the previous context has not finished")
+            state.finalized = False
         if state.initial is not None:
             return state.lib
         lib = _cadef.load()
         existing = lib.ca_current_context()
+        if existing is not None and existing in _destroyed:   # finalized here: not adoptable
+            lib.ca_detach_context()
+            existing = None
         if existing is None:
             lib.ca_context_create(_cadef.PREEMPTIVE if preemptive else _cadef.NON_PREEMPTIVE)
             state.initial = lib.ca_current_context()
@@ -240,7 +257,10 @@ def finalize(deadline_seconds: float = 1.0) -> None:
         lib.ca_attach_context(context)
         lib.ca_context_destroy()
 
-    worker = threading.Thread(target=teardown, name="epics-ca-teardown", daemon=True)
+    global _teardown
+    _destroyed.add(context)
+    worker = _teardown = threading.Thread(target=teardown, name="epics-ca-teardown",
+                                          daemon=True)
     worker.start()
     worker.join(deadline_seconds)
     if worker.is_alive():

@@ -371,6 +371,8 @@ def start(preemptive: bool = True) -> None:
                 _batch_taker = _BatchTaker(evbuf, _MONITORS, _deliver_batch)
                 _control_taker = _BatchTaker(evbuf, _CONTROL, _apply_control_batch)
                 _evbuf = evbuf
+        elif _stopping:   # CA started again after finalize stopped the buffer
+            _cadef.init_evbuf(_evbuf)
         _stopping = False
         if not preemptive or (_thread is not None and _thread.is_alive()):
             return

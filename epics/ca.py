@@ -9,7 +9,8 @@ forked child gets a fresh context.
 
 Module settings (read when CA starts, as in PyEpics): :data:`PREEMPTIVE_CALLBACK`,
 :data:`AUTO_CLEANUP`, :data:`WITH_CA_MESSAGES`, :data:`AUTOMONITOR_MAXLENGTH` (alias
-``AUTOMONITOR_LENGTH``), :data:`DEFAULT_CONNECTION_TIMEOUT`, :data:`DEFAULT_SUBSCRIPTION_MASK`.
+``AUTOMONITOR_LENGTH``), :data:`DEFAULT_CONNECTION_TIMEOUT`, :data:`DEFAULT_SUBSCRIPTION_MASK`,
+and :data:`RAISE_ON_ERROR` (read at each call: PyEpics's None/-1 failure values, or exceptions).
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ import warnings
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from . import _cadef, _context, _dispatch, _libca, dbr
+from .utils import IOENCODING, bytes2str, clib_search_path, str2bytes, strjoin
 from ._errors import (ECA, CAAccessDenied, CADeadlockError, CAFinalizedError,
                       CANotConnectedError, CASeverityException, CATimeoutError, CATypeError,
                       CAValueError, ChannelAccessException, ChannelAccessGetFailure,
@@ -52,6 +54,9 @@ __all__ = [
     "CAValueError", "CATypeError", "CAFinalizedError", "CADeadlockError",
     "PREEMPTIVE_CALLBACK", "AUTO_CLEANUP", "WITH_CA_MESSAGES", "AUTOMONITOR_MAXLENGTH",
     "AUTOMONITOR_LENGTH", "DEFAULT_CONNECTION_TIMEOUT", "DEFAULT_SUBSCRIPTION_MASK",
+    "RAISE_ON_ERROR", "raising", "HAS_NUMPY", "IOENCODING", "GET_PENDING", "str2bytes", "bytes2str", "strjoin", "ca_printf",
+    "Empty", "write",
+    "clib_search_path", "find_lib",
 ]
 
 log = logging.getLogger("epics.ca")
@@ -71,8 +76,44 @@ AUTOMONITOR_MAXLENGTH: int = 65536
 DEFAULT_CONNECTION_TIMEOUT: float = 2.0
 #: Which changes a subscription reports by default: value changes and alarm changes.
 DEFAULT_SUBSCRIPTION_MASK: int = dbr.DBE_VALUE | dbr.DBE_ALARM
+#: PyEpics's conventions (False, the default): a PV that does not connect or answer in time gives
+#: None (``caget``, ``PV.get``, ``caput``, ``PV.put``) or -1 (``caput_many``), a PV name with white
+#: space makes a channel that never connects, a bad enum index goes to the server as it is.
+#: True: each of these raises a typed exception naming the PV instead (CANotConnectedError,
+#: CATimeoutError, CAValueError). The ``raise_on_error`` keyword of those functions overrides this
+#: setting for one call; :func:`raising` is where the two meet.
+RAISE_ON_ERROR: bool = False
 #: Seconds finalize_libca gives libca's context teardown before abandoning it.
 SHUTDOWN_DEADLINE: float = 1.0
+
+#: numpy is a requirement of epicsca, so arrays always come back as numpy arrays when asked
+#: (PyEpics's flag for an optional numpy; kept because its scripts and tests read it).
+HAS_NUMPY: bool = True
+
+
+class _GetPending:
+    """The type of :data:`GET_PENDING`."""
+
+    def __repr__(self) -> str:
+        return "GET_PENDING"
+
+
+#: PyEpics's marker for "a get was sent and its reply has not arrived". epicsca's gets wait on
+#: events and never hand it out; scripts that compare against it keep working.
+GET_PENDING = _GetPending()
+#: PyEpics's older name of the type of :data:`GET_PENDING`.
+Empty = _GetPending
+
+
+def write(msg: str, newline: bool = True, flush: bool = True) -> None:
+    """Write ``msg`` to standard output (PyEpics's ``ca.write``, kept for scripts that use it;
+    the library itself logs and never prints)."""
+    sys.stdout.write(msg + ("\n" if newline else ""))
+    if flush:
+        sys.stdout.flush()
+
+#: libca's printf hook once :func:`replace_printf_handler` installed one ('' before, as in PyEpics).
+ca_printf: Any = ""
 
 #: libca once loaded (PyEpics exposes it under this name); None before first use.
 libca: Optional[ctypes.CDLL] = None
@@ -227,7 +268,7 @@ def _ensure() -> ctypes.CDLL:
             _context._state.initial and _context._state.initial is not None:
         return lib
     if _context._state.initial is None and not _context._state.finalized:
-        initialize_libca()
+        _start()
     return _context.ensure()
 
 
@@ -308,13 +349,20 @@ def initialize_libca() -> ctypes.CDLL:
 
     Reads :data:`PREEMPTIVE_CALLBACK` and sets ``EPICS_CA_MAX_ARRAY_BYTES`` to 16 MiB unless the
     user set it. Registers :func:`finalize_libca` to run at exit when :data:`AUTO_CLEANUP`.
+    Called after :func:`finalize_libca`, it starts CA again with a new context (as PyEpics);
+    until then, CA calls raise :class:`CAFinalizedError`.
 
     Returns
     -------
     ctypes.CDLL
         libca, with every prototype declared.
     """
-    lib = _context.initialize(PREEMPTIVE_CALLBACK)
+    return _start(restart=True)
+
+
+def _start(restart: bool = False) -> ctypes.CDLL:
+    """Start CA on first use (``restart``: also after finalize_libca, for initialize_libca)."""
+    lib = _context.initialize(PREEMPTIVE_CALLBACK, restart=restart)
     if AUTO_CLEANUP:
         _register_atexit()
     return lib
@@ -375,7 +423,7 @@ def context_create(ctx: Optional[int] = None) -> int:
     :data:`PREEMPTIVE_CALLBACK`). Returns ECA_NORMAL."""
     preemptive = PREEMPTIVE_CALLBACK if ctx is None else bool(ctx)
     if _context.initial_context() is None:
-        initialize_libca()
+        _start()
         return ECA.NORMAL
     return _context.create(preemptive)
 
@@ -428,8 +476,8 @@ def use_initial_context() -> int:
 
 
 def _ensure_started() -> None:
-    if _context.initial_context() is None:
-        initialize_libca()
+    if _context.initial_context() is None and not _context.is_finalized():
+        _start()
     elif _context.is_finalized():
         raise CAFinalizedError("Channel Access has been finalized in this process")
 
@@ -495,8 +543,10 @@ def replace_printf_handler(writer: Optional[Callable[..., Any]] = None) -> int:
     """
     if writer is not None and not callable(writer):
         raise ChannelAccessException("replace_printf_handler() needs a callable or None")
+    global ca_printf
     _dispatch.set_printf_writer(writer)
-    return _ensure().ca_replace_printf_handler(_dispatch.PRINTF_THUNK)
+    ca_printf = _dispatch.PRINTF_THUNK
+    return _ensure().ca_replace_printf_handler(ca_printf)
 
 
 def disable_ca_messages() -> None:
@@ -515,17 +565,29 @@ def enable_ca_messages(writer: Union[str, Callable[..., Any], None] = "stderr") 
 
 # --- channels ------------------------------------------------------------------------------------
 
+def raising(raise_on_error: Optional[bool] = None) -> bool:
+    """Whether a call should raise rather than return PyEpics's failure value: the call's own
+    ``raise_on_error`` when given (True or False), else the process-wide :data:`RAISE_ON_ERROR`."""
+    return RAISE_ON_ERROR if raise_on_error is None else bool(raise_on_error)
+
+
 _BAD_NAME_CHARACTER = re.compile(r"[\s\x00-\x1f\x7f]")
 
 
-def _check_pvname(pvname: Any) -> str:
+def _check_pvname(pvname: Any, raise_on_error: Optional[bool] = None) -> str:
+    """The PV name as a str. An empty or non-string name, or one with a NUL (libca would read
+    a shorter, other name), always raises; a name with white space or other control characters
+    raises only when :func:`raising` (PyEpics hands it to libca, where it makes a channel that
+    never connects, since no server has such a name)."""
     if isinstance(pvname, bytes):
         pvname = pvname.decode("utf-8", "replace")
     if not isinstance(pvname, str):
         raise CATypeError(f"a PV name must be a str, not {type(pvname).__name__}: {pvname!r}")
     if not pvname:
         raise CAValueError("empty PV name", pvname=pvname)
-    if _BAD_NAME_CHARACTER.search(pvname):
+    if "\x00" in pvname:
+        raise CAValueError(f"PV name {pvname!r} contains a NUL character", pvname=pvname)
+    if raising(raise_on_error) and _BAD_NAME_CHARACTER.search(pvname):
         raise CAValueError(f"PV name {pvname!r} contains white space or control characters",
                            pvname=pvname)
     return pvname
@@ -889,8 +951,8 @@ def get_complete_with_metadata(chid: ChidLike, ftype: Optional[int] = None,
     if requested and hasattr(value, "__len__") and not isinstance(value, str) and \
             len(value) > requested:
         value = value[:requested]
-    if as_numpy is False and hasattr(value, "tolist"):
-        value = value.tolist()
+    if as_numpy is False:
+        value = _as_ctypes_array(value, ftype)
     metadata = dict(operation.meta) if operation.meta else {}
     if as_string:
         value = _as_string(value, chid, nelm, ftype, metadata)
@@ -954,6 +1016,19 @@ def _get_many(chids: List[int], count: Optional[int], as_numpy: bool, as_string:
             value = _as_string(value, chid, nelm, ftype, operation.meta)
         values.append(value)
     return values
+
+
+def _as_ctypes_array(value: Any, ftype: int) -> Any:
+    """A numeric or CHAR array read with ``as_numpy=False`` as a ctypes array of the native C
+    type, which is what PyEpics's ``ca.get`` returns (a list of str stays a list)."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
+        return value
+    native = dbr.native_type(ftype)
+    if native == dbr.STRING:
+        return value.tolist() if hasattr(value, "tolist") else value
+    import numpy
+    items = numpy.ascontiguousarray(value, dtype=dbr.NP_Map[native])
+    return (dbr.Map[native] * len(items)).from_buffer_copy(items)
 
 
 def _one_element_array(value: Any, as_numpy: bool) -> Any:
@@ -1047,10 +1122,13 @@ def get_enum_strings(chid: ChidLike) -> Optional[Tuple[str, ...]]:
 
 # --- writing -------------------------------------------------------------------------------------
 
-def _put_buffer(channel: _Channel, ftype: int, nelm: int, value: Any) -> Tuple[int, int, Any]:
-    """dbr.make_put_buffer, with errors that name the PV."""
+def _put_buffer(channel: _Channel, ftype: int, nelm: int, value: Any,
+                raise_on_error: Optional[bool] = None) -> Tuple[int, int, Any]:
+    """dbr.make_put_buffer, with errors that name the PV. An empty sequence put to an array
+    fills it with empty strings or zeros (PyEpics), or raises when :func:`raising`."""
     try:
-        return dbr.make_put_buffer(ftype, nelm, value)
+        return dbr.make_put_buffer(ftype, nelm, value,
+                                   empty_fills=not raising(raise_on_error))
     except TypeError as exc:
         raise CATypeError(f"cannot put {value!r:.80} to PV {channel.pvname!r}: {exc}",
                           pvname=channel.pvname, function="put") from exc
@@ -1059,9 +1137,14 @@ def _put_buffer(channel: _Channel, ftype: int, nelm: int, value: Any) -> Tuple[i
                            pvname=channel.pvname, function="put") from exc
 
 
+#: Completion statuses that mean the channel went away under a waiting put (cleared, or its
+#: circuit lost): these always raise, as a put to a channel that is not connected does.
+_CHANNEL_GONE = frozenset({ECA.CHANDESTROY, ECA.DISCONN})
+
+
 def put(chid: ChidLike, value: Any, wait: bool = False, timeout: float = 30,
         callback: Optional[Callable[..., Any]] = None, callback_data: Any = None,
-        ftype: Optional[int] = None) -> int:
+        ftype: Optional[int] = None, raise_on_error: Optional[bool] = None) -> int:
     """Write a value to a channel.
 
     Parameters
@@ -1082,6 +1165,12 @@ def put(chid: ChidLike, value: Any, wait: bool = False, timeout: float = 30,
         Passed to ``callback``.
     ftype : int, optional
         DBR type to write as (native by default).
+    raise_on_error : bool, optional
+        An empty sequence put to an array channel writes ``count`` empty strings or zeros, and a
+        write the server completes with a failure (``wait=True``) is logged and returns 1 (a
+        channel cleared or disconnected meanwhile raises :class:`CANotConnectedError`), as
+        PyEpics does; with True (None: :data:`RAISE_ON_ERROR`) they raise :class:`CAValueError`
+        and :class:`CASeverityException`.
 
     Returns
     -------
@@ -1098,7 +1187,8 @@ def put(chid: ChidLike, value: Any, wait: bool = False, timeout: float = 30,
     CAAccessDenied
         the server refuses writes to this channel.
     CASeverityException
-        the server reported that the completed write failed (``wait=True``).
+        the server reported that the completed write failed (``wait=True``), with
+        ``raise_on_error``.
     """
     chid, channel = _channel(chid)
     lib = _ensure()
@@ -1108,7 +1198,8 @@ def put(chid: ChidLike, value: Any, wait: bool = False, timeout: float = 30,
             f"{DEFAULT_CONNECTION_TIMEOUT} s)", pvname=channel.pvname, function="put")
     if ftype is None:
         ftype = lib.ca_field_type(chid)
-    dbrtype, count, buffer = _put_buffer(channel, ftype, lib.ca_element_count(chid), value)
+    dbrtype, count, buffer = _put_buffer(channel, ftype, lib.ca_element_count(chid), value,
+                                         raise_on_error)
     if not wait and callback is None:
         lib.ca_array_put(dbrtype, count, chid, buffer)
         lib.ca_flush_io()
@@ -1139,7 +1230,11 @@ def put(chid: ChidLike, value: Any, wait: bool = False, timeout: float = 30,
         if not _wait(operation.done, timeout):
             return -1
         if operation.status != ECA.NORMAL:
-            raise error_for_status(operation.status, "put", pvname)
+            if raising(raise_on_error) or operation.status in _CHANNEL_GONE:
+                raise error_for_status(operation.status, "put", pvname)
+            # PyEpics's convention: the server's completion status is not the return value
+            log.warning("put to %r completed with failure: %s", pvname,
+                        status_message(operation.status))
     return ECA.NORMAL
 
 
@@ -1530,6 +1625,12 @@ def find_libca() -> str:
 def find_libCom() -> str:
     """Path of the libCom next to :func:`find_libca`'s libca."""
     return _libca.find_libcom()
+
+
+def find_lib(inp_lib_name: str = "ca") -> str:
+    """Path of libca (``'ca'``) or of the libCom beside it (any other name), PyEpics's spelling
+    of :func:`find_libca` and :func:`find_libCom`."""
+    return find_libca() if inp_lib_name == "ca" else find_libCom()
 
 
 class _CaModule(types.ModuleType):

@@ -1040,7 +1040,18 @@ def _string_buffer(value: Any, count: int) -> Tuple[int, int, Any]:
     return STRING, len(items), (string_t * len(items)).from_buffer_copy(data)
 
 
-def make_put_buffer(ftype: int, count: int, value: Any) -> Tuple[int, int, Any]:
+def _is_empty_sequence(value: Any) -> bool:
+    """An empty list, tuple, array or bytes (not an empty str, which is a value of its own)."""
+    if isinstance(value, str):
+        return False
+    try:
+        return len(value) == 0
+    except TypeError:
+        return False
+
+
+def make_put_buffer(ftype: int, count: int, value: Any, empty_fills: bool = False
+                    ) -> Tuple[int, int, Any]:
     """Convert a Python value into the buffer ``ca_array_put`` sends to a channel.
 
     Parameters
@@ -1060,6 +1071,9 @@ def make_put_buffer(ftype: int, count: int, value: Any) -> Tuple[int, int, Any]:
         ``str``), or a sequence of them for string arrays. Integer channels truncate floats toward
         zero, as PyEpics and the C conversion do; CHAR accepts -128..255 (negative values are the
         signed view of the byte, DBF_CHAR being an epicsInt8 in the IOC).
+    empty_fills : bool
+        What an empty sequence means for an array channel (``count > 1``): False, an error;
+        True, ``count`` empty strings or zeros, which is what PyEpics writes.
 
     Returns
     -------
@@ -1074,8 +1088,8 @@ def make_put_buffer(ftype: int, count: int, value: Any) -> Tuple[int, int, Any]:
     ValueError
         for an unknown ``ftype``, text that is not a number for a numeric channel, a value out of
         range of the channel's C type (no silent wrap), NaN or infinity for an integer channel, a
-        STRING longer than 39 bytes, an empty sequence, or more elements than ``count``. The
-        message says what was wrong; the caller adds the PV name.
+        STRING longer than 39 bytes, an empty sequence (unless ``empty_fills``), or more elements
+        than ``count``. The message says what was wrong; the caller adds the PV name.
     """
     if value is None:
         raise TypeError("cannot put None")
@@ -1087,6 +1101,8 @@ def make_put_buffer(ftype: int, count: int, value: Any) -> Tuple[int, int, Any]:
     count = int(count)
     if count < 1:
         raise ValueError(f"channel element count must be >= 1, got {count}")
+    if empty_fills and count > 1 and _is_empty_sequence(value):
+        value = [""] * count if ftype == STRING else np.zeros(count, dtype=np.uint8)
     if ftype == STRING or (ftype == ENUM and isinstance(value, (str, bytes))):
         return _string_buffer(value, count)
     rule = _NUMBER_RULES[ftype]

@@ -31,6 +31,7 @@ from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Opti
 from . import _dispatch, ca
 from .ca import poll  # noqa: F401 (PyEpics's epics.device offers it too)
 from .pv import PV, get_pv
+from .utils import IOENCODING  # noqa: F401 (PyEpics's epics.device offers it too)
 
 __all__ = ["Device", "pv_property", "wait_for_condition"]
 

@@ -34,7 +34,7 @@ def _write(text: str) -> None:
 
 def caget(pvname: str, as_string: bool = False, count: Optional[int] = None,
           as_numpy: bool = True, use_monitor: bool = True, timeout: float = 5.0,
-          connection_timeout: float = 5.0, raise_on_timeout: bool = False) -> Any:
+          connection_timeout: float = 5.0, raise_on_error: Optional[bool] = None) -> Any:
     """Read a PV's value.
 
     Parameters
@@ -54,9 +54,10 @@ def caget(pvname: str, as_string: bool = False, count: Optional[int] = None,
         Most seconds for the read (after connecting).
     connection_timeout : float
         Most seconds to wait for the connection.
-    raise_on_timeout : bool
+    raise_on_error : bool, optional
         Raise :class:`CATimeoutError` instead of returning None when the PV does not connect or
-        the read times out (not in PyEpics).
+        the read times out (not in PyEpics); None follows ``ca.RAISE_ON_ERROR`` (False unless
+        set).
 
     Returns
     -------
@@ -64,6 +65,7 @@ def caget(pvname: str, as_string: bool = False, count: Optional[int] = None,
         The value, or None if the PV did not connect or the read timed out (as PyEpics).
     """
     start = time.monotonic()
+    ca._check_pvname(pvname, raise_on_error)
     thispv = get_pv(pvname, timeout=connection_timeout, connect=True)
     value = None
     if thispv.connected:
@@ -72,7 +74,7 @@ def caget(pvname: str, as_string: bool = False, count: Optional[int] = None,
         remaining = max(0.001, timeout - (time.monotonic() - start))
         value = thispv.get(count=count, timeout=remaining, use_monitor=use_monitor,
                            as_string=as_string, as_numpy=as_numpy)
-    if value is None and raise_on_timeout:
+    if value is None and ca.raising(raise_on_error):
         what = "connect" if not thispv.connected else "answer"
         raise CATimeoutError(f"caget: PV {pvname!r} did not {what} in time", pvname=pvname,
                              function="caget")
@@ -80,18 +82,26 @@ def caget(pvname: str, as_string: bool = False, count: Optional[int] = None,
 
 
 def caput(pvname: str, value: Any, wait: bool = False, timeout: float = 60.0,
-          connection_timeout: float = 5.0) -> Optional[int]:
+          connection_timeout: float = 5.0, raise_on_error: Optional[bool] = None
+          ) -> Optional[int]:
     """Write a value to a PV (optionally waiting for processing to complete).
 
-    Returns 1 on success, -1 if ``wait=True`` timed out. Raises
-    :class:`CANotConnectedError` if the PV does not connect within ``connection_timeout``
-    (PyEpics returned None), and the errors of :meth:`PV.put` for bad values.
+    Returns 1 on success, -1 if ``wait=True`` timed out, None if the PV does not connect within
+    ``connection_timeout`` (PyEpics's conventions; the failure is logged). With
+    ``raise_on_error=True`` (or ``ca.RAISE_ON_ERROR``) a PV that does not connect raises
+    :class:`CANotConnectedError` instead. Bad values raise the errors of :meth:`PV.put`.
     """
+    ca._check_pvname(pvname, raise_on_error)
     thispv = get_pv(pvname, timeout=connection_timeout, connect=True)
     if not thispv.connected:
-        raise CANotConnectedError(f"caput: PV {pvname!r} did not connect within "
-                                  f"{connection_timeout} s", pvname=pvname, function="caput")
-    return thispv.put(value, wait=wait, timeout=timeout)
+        message = f"caput: PV {pvname!r} did not connect within {connection_timeout} s"
+        if ca.raising(raise_on_error):
+            raise CANotConnectedError(message, pvname=pvname, function="caput")
+        ca.log.warning("%s", message)
+        return None
+    # the keyword only when given: PV subclasses (ophyd's) keep PyEpics's put() signature
+    options = {} if raise_on_error is None else {"raise_on_error": raise_on_error}
+    return thispv.put(value, wait=wait, timeout=timeout, **options)
 
 
 def cainfo(pvname: str, print_out: bool = True, timeout: float = 5.0,
@@ -148,17 +158,19 @@ def camonitor(pvname: str, writer: Optional[Callable[[str], Any]] = None,
 def caget_many(pvlist: Iterable[str], as_string: bool = False, as_numpy: bool = True,
                count: Optional[int] = None, timeout: float = 1.0,
                connection_timeout: float = 5.0, conn_timeout: Optional[float] = None,
-               raise_on_timeout: bool = False) -> List[Any]:
+               raise_on_error: Optional[bool] = None) -> List[Any]:
     """Read many PVs at once: all connect in parallel, then all reads go out together.
 
     Returns the values in order, None for a PV that did not connect or answer (or raises
-    :class:`CATimeoutError` naming them with ``raise_on_timeout=True``). PV objects are not
+    :class:`CATimeoutError` naming them with ``raise_on_error=True``). PV objects are not
     cached. ``timeout`` bounds the wait for the reads, ``connection_timeout`` (alias
     ``conn_timeout``) the wait for all connections.
     """
     names = list(pvlist)
     if conn_timeout is not None:
         connection_timeout = conn_timeout
+    for name in names:
+        ca._check_pvname(name, raise_on_error)
     chids = [ca.create_channel(name, auto_cb=False, connect=False) for name in names]
     deadline = time.monotonic() + connection_timeout
     connected = []
@@ -173,7 +185,7 @@ def caget_many(pvlist: Iterable[str], as_string: bool = False, as_numpy: bool = 
         if value is None:
             failed.append(name)
         results.append(value)
-    if failed and raise_on_timeout:
+    if failed and ca.raising(raise_on_error):
         raise CATimeoutError(f"caget_many: {len(failed)} PV(s) did not connect or answer in "
                              f"time: {failed[:10]}", pvname=failed[0], function="caget_many")
     return results
@@ -181,16 +193,21 @@ def caget_many(pvlist: Iterable[str], as_string: bool = False, as_numpy: bool = 
 
 def caput_many(pvlist: Sequence[str], values: Sequence[Any],
                wait: Union[bool, str] = False, connection_timeout: float = 5.0,
-               put_timeout: float = 60) -> List[Optional[int]]:
+               put_timeout: float = 60, raise_on_error: Optional[bool] = None
+               ) -> List[Optional[int]]:
     """Write many PVs at once.
 
     ``wait='each'`` waits for each put to complete in turn; ``wait='all'`` sends them all and
     then waits until all have completed (``put_timeout`` in all). Returns, per PV, 1 for
-    success, -1 for a failure or timeout (PyEpics's convention).
+    success, -1 for a failure or timeout, a PV that did not connect included (PyEpics's
+    convention). ``raise_on_error=True`` (or ``ca.RAISE_ON_ERROR``) raises for a malformed PV
+    name instead; a PV that does not connect still gives -1, since the other writes went out.
     """
     if len(pvlist) != len(values):
         raise ValueError("caput_many needs as many values as PV names "
                          f"({len(values)} values for {len(pvlist)} PVs)")
+    for name in pvlist:
+        ca._check_pvname(name, raise_on_error)
     pvs = [get_pv(name, auto_monitor=False, timeout=connection_timeout) for name in pvlist]
     deadline = time.monotonic() + connection_timeout
     for thispv in pvs:
@@ -222,8 +239,13 @@ def caput_many(pvlist: Sequence[str], values: Sequence[Any],
         try:
             with lock:
                 outstanding[0] += 1
-            thispv.put(value, callback=on_complete, callback_data=index, use_complete=True)
-            sent.append(index)
+            status = thispv.put(value, callback=on_complete, callback_data=index,
+                                use_complete=True)
+            if status is None:   # not connected: nothing was sent, nothing will complete
+                with lock:
+                    outstanding[0] -= 1
+            else:
+                sent.append(index)
         except ca.ChannelAccessException as exc:
             ca.log.warning("caput_many: %s", exc)
             with lock:

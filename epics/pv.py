@@ -212,7 +212,12 @@ class PV:
         self.context = ca.current_context()
         self._chid: Optional[int] = None
         self._channel: Optional[ca._Channel] = None
-        chid = ca._chid_int(ca.create_channel(pvname))
+        self._acquire_channel()
+
+    def _acquire_channel(self) -> None:
+        """Take the channel of this PV's name (shared with every other user of the name), at
+        creation and when a disconnected PV is connected again."""
+        chid = ca._chid_int(ca.create_channel(self.pvname))
         self._chid = self._args["chid"] = chid
         # the channel record first: listening on a connected channel brings its access rights
         # at once, on the dispatcher thread, and the handler needs the record
@@ -221,6 +226,19 @@ class PV:
         self._channel.pv_users += 1
         if self._channel.conn:   # a shared channel, already connected: tell the callbacks now
             self._on_connect(conn=True)
+
+    def _revive(self) -> None:
+        """Undo :meth:`disconnect` for :meth:`reconnect` and :meth:`force_connect`, which
+        connect a disconnected PV again in PyEpics: a channel again, callbacks added since kept
+        (the PV stays out of the :func:`get_pv` cache, as in PyEpics)."""
+        with _SETUP_LOCK:
+            if not self._released:
+                return
+            self._released = False
+            self._setup_epoch = -1
+            self._announced_epoch = -1
+        self._args = self._blank_args(self._user_max_count, self._args.get("monitor_delta"))
+        self._acquire_channel()
 
     # --- connection -----------------------------------------------------------------------------
 
@@ -322,24 +340,33 @@ class PV:
     def connect(self, timeout: Optional[float] = None) -> bool:
         """Make sure the PV is connected, waiting up to ``timeout``; returns whether it is."""
         self._conn_started = True
-        if self._chid is None:
+        if self._chid is None or self._released:   # disconnect()ed: reconnect() revives it
             return False
         if not self._channel.conn:
             ca.connect_channel(self._chid, timeout=self.connection_timeout if timeout is None
                                else timeout)
-        if self._channel.conn:
-            self._setup_connection()
+        if self._channel.conn and self._setup_connection() and \
+                self._announced_epoch != self._channel.connect_count:
+            # As in PyEpics, a PV is reported connected only after its connection callbacks
+            # ran: if the dispatcher has not run them yet, they run here (once per connection)
+            self._on_connect(conn=True)
         return self.connected and self._channel.conn and self.ftype is not None
 
     def force_connect(self, pvname: Optional[str] = None, chid: Any = None, conn: bool = True,
                       **kws: Any) -> None:
-        """Run the connection handling now (PyEpics compatibility)."""
+        """Run the connection handling now (PyEpics compatibility); a PV released by
+        :meth:`disconnect` takes a channel again and connects in the background."""
+        if self._released:
+            self._revive()
+            return
         self._setup_epoch = -1
         self._announced_epoch = -1
         self._on_connect(pvname=pvname, chid=chid, conn=conn)
 
     def reconnect(self) -> bool:
-        """Drop the monitor and connect again; returns whether the PV is connected."""
+        """Drop the monitor and connect again (also after :meth:`disconnect`, as in PyEpics);
+        returns whether the PV is connected."""
+        self._revive()
         self._clear_auto_monitor_subscription()
         self.connected = False
         self._conn_started = False
@@ -582,8 +609,10 @@ class PV:
                 or (count is not None and count > cached_length)):
             if count is None and self._user_max_count:
                 count = self._user_max_count
+            # numpy from ca always (its as_numpy=False gives ctypes arrays, as PyEpics's does);
+            # the list a PV returns with as_numpy=False is made below
             metadata = ca.get_with_metadata(self._chid, ftype=ftype, count=count,
-                                            timeout=timeout, as_numpy=as_numpy)
+                                            timeout=timeout, as_numpy=True)
             if metadata is None:
                 return None
             if ftype == self.ftype or form == "ctrl":
@@ -628,7 +657,7 @@ class PV:
 
     def put(self, value: Any, wait: bool = False, timeout: float = 30.0,
             use_complete: bool = False, callback: Optional[Callable] = None,
-            callback_data: Any = None) -> Optional[int]:
+            callback_data: Any = None, raise_on_error: Optional[bool] = None) -> Optional[int]:
         """Write a value; optionally wait for processing to complete or get called back.
 
         Parameters
@@ -643,28 +672,37 @@ class PV:
             Don't block, but track completion in :attr:`put_complete`.
         callback : callable, optional
             ``callback(pvname=..., data=callback_data)`` when processing has completed.
+        raise_on_error : bool, optional
+            Raise :class:`CANotConnectedError` rather than return None when the PV does not
+            connect, :class:`CAValueError` for an enum index the PV has no state for or an empty
+            sequence, and :class:`CASeverityException` for a write the server completes with a
+            failure (``wait=True``); by default, as in PyEpics, the index goes to the server as
+            it is, the sequence fills the array, and the failure is logged.
+            None: ``ca.RAISE_ON_ERROR``.
 
         Returns
         -------
-        int
-            1 on success, -1 if ``wait=True`` timed out.
+        int or None
+            1 on success, -1 if ``wait=True`` timed out, None if the PV did not connect within
+            its connection timeout (as PyEpics; the failure is also logged).
 
         Raises
         ------
-        CANotConnectedError
-            when the PV does not connect within its connection timeout (PyEpics returned None
-            here; a lost write deserves an error).
         CAValueError, CATypeError, CAAccessDenied
             for a value the PV cannot take, or a PV that may not be written.
         """
         if not self.wait_for_connection():
-            raise CANotConnectedError(
-                f"cannot put to {self.pvname!r}: not connected (waited "
-                f"{self.connection_timeout} s)", pvname=self.pvname, function="put")
+            message = (f"cannot put to {self.pvname!r}: not connected (waited "
+                       f"{self.connection_timeout} s)")
+            if ca.raising(raise_on_error):
+                raise CANotConnectedError(message, pvname=self.pvname, function="put")
+            log.warning("%s", message)
+            return None
         if dbr.native_type(self.ftype) == dbr.ENUM:
             if isinstance(value, str):
                 value = self._enum_index(value)
-            elif isinstance(value, (int, numpy_integer)) and not isinstance(value, bool):
+            elif (isinstance(value, (int, numpy_integer)) and not isinstance(value, bool)
+                  and ca.raising(raise_on_error)):
                 self._check_enum_index(int(value))
         complete_callback = None
         if use_complete or callback is not None:
@@ -674,7 +712,7 @@ class PV:
                     callback(pvname=pvname, **kws)
         self._put_complete = False if use_complete else None
         status = ca.put(self._chid, value, wait=wait, timeout=timeout, callback=complete_callback,
-                        callback_data=callback_data)
+                        callback_data=callback_data, raise_on_error=raise_on_error)
         if wait and status == 1:
             # The server has processed the write, but its monitor update may still be on the
             # way: until it arrives, get() reads from the server rather than the old value.

@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "epics"
 
 # Bottom to top. A module may import modules of its own rank or lower ranks only.
 LAYERS = [
-    ["_version", "version", "_errors", "_libca"],  # leaves, and finding libca
+    ["_version", "version", "_errors", "utils", "_libca"],  # leaves, and finding libca
     ["_cadef"],                                  # the C prototype table
     ["dbr"],                                     # DBR types, structs, conversion
     ["_context"],                                # the CA context, threads, fork

@@ -8,8 +8,8 @@ put was left in flight in the library's registry.
 What each case gives (the library's documented behaviour):
 
 * a PV that does not exist: ``wait_for_connection`` False after the connection timeout, reads
-  None (``CATimeoutError`` with ``raise_on_timeout``), writes ``CANotConnectedError``;
-  ``disconnect`` releases the channel;
+  and writes None (PyEpics's conventions), ``CATimeoutError`` / ``CANotConnectedError`` with
+  ``raise_on_error=True`` or ``ca.RAISE_ON_ERROR``; ``disconnect`` releases the channel;
 * a value the channel cannot hold (text for a number, out of range, too long, too many elements,
   None, NaN for an integer, an unknown enum state, text that cannot be encoded):
   ``CAValueError`` / ``CATypeError`` (also ``ValueError`` / ``TypeError``) naming the PV, and
@@ -20,7 +20,11 @@ What each case gives (the library's documented behaviour):
 * a callback that raises is logged (logger ``epics.callbacks``) and the other callbacks run;
 * ``put(wait=True)`` from inside a callback works (callbacks run on the dispatcher thread, and
   put completion does not need it);
-* an empty or malformed PV name: ``CAValueError`` / ``CATypeError``.
+* an empty sequence put to an array fills it with zeros, as PyEpics does (``CAValueError`` with
+  ``raise_on_error``);
+* an empty PV name, or one that is not text or holds a NUL: ``CAValueError`` / ``CATypeError``;
+  a name with white space or control characters makes a channel that never connects, as in
+  PyEpics (``CAValueError`` with ``raise_on_error``).
 """
 from __future__ import annotations
 
@@ -35,7 +39,7 @@ from typing import Any, Dict, List
 import numpy
 import pytest
 
-from epics import _dispatch, ca, caget, caput, dbr
+from epics import _dispatch, ca, caget, caput, caput_many, dbr
 from epics.ca import (CANotConnectedError, CATimeoutError, CATypeError, CAValueError,
                       ChannelAccessException)
 from epics.pv import PV
@@ -122,27 +126,39 @@ def test_missing_pv_honours_the_connection_timeout_and_is_released():
         assert thispv.connected is False
         assert thispv.get() is None
         assert ca.get_cache(name) is not None
+        start = time.monotonic()
+        assert thispv.put(1.0) is None                       # PyEpics's convention
+        assert SHORT * 0.9 <= time.monotonic() - start < HANG
         with pytest.raises(CANotConnectedError) as info:
-            thispv.put(1.0)
+            thispv.put(1.0, raise_on_error=True)
         assert_names_pv(info.value, name)
     finally:
         thispv.disconnect()
     assert ca.get_cache(name) is None, "disconnect() did not release the channel"
 
 
-def test_caget_of_missing_pv_returns_none_and_caput_raises():
+def test_caget_and_caput_of_missing_pv_return_none_or_raise_on_request(monkeypatch):
     name = missing_pv("bad")
     start = time.monotonic()
     assert caget(name, connection_timeout=SHORT) is None
     assert SHORT * 0.9 <= time.monotonic() - start < HANG
     with pytest.raises(CATimeoutError) as timeout_info:
-        caget(name, connection_timeout=SHORT, raise_on_timeout=True)
+        caget(name, connection_timeout=SHORT, raise_on_error=True)
     assert_names_pv(timeout_info.value, name)
     assert isinstance(timeout_info.value, TimeoutError)
+    start = time.monotonic()
+    assert caput(name, 1.0, connection_timeout=SHORT) is None
+    assert SHORT * 0.9 <= time.monotonic() - start < HANG
     with pytest.raises(CANotConnectedError) as put_info:
-        caput(name, 1.0, connection_timeout=SHORT)
+        caput(name, 1.0, connection_timeout=SHORT, raise_on_error=True)
     assert_names_pv(put_info.value, name)
     assert isinstance(put_info.value, ConnectionError)
+    monkeypatch.setattr(ca, "RAISE_ON_ERROR", True)          # the process-wide switch
+    with pytest.raises(CANotConnectedError):
+        caput(name, 1.0, connection_timeout=SHORT)
+    with pytest.raises(CATimeoutError):
+        caget(name, connection_timeout=SHORT)
+    assert caget(name, connection_timeout=SHORT, raise_on_error=False) is None  # the call wins
 
 
 def test_missing_channel_is_released_by_clear_channel():
@@ -205,7 +221,8 @@ def test_enum_put_of_index_outside_the_states_raises(connected):
     enum.get_ctrlvars(timeout=DEADLINE)
     for index in ("7", -1, 65536):
         assert_put_refused(enum, index, CAValueError)
-    assert_put_refused(enum, 7, CAValueError)
+    # an index inside the C type's range goes to the server as it is by default (PyEpics)
+    assert_put_refused(enum, 7, CAValueError, raise_on_error=True)
     assert enum.put(1, wait=True, timeout=DEADLINE) == 1           # a valid index works
     assert enum.get(use_monitor=False, timeout=DEADLINE) == 1
     assert enum.put(0, wait=True, timeout=DEADLINE) == 1
@@ -231,8 +248,13 @@ def test_array_longer_than_nelm_raises(connected):
     assert list(doubles.get(use_monitor=False, timeout=DEADLINE)) == list(range(8))
 
 
-def test_empty_array_put_raises(connected):
-    assert_put_refused(connected("doubles"), [], CAValueError)
+def test_empty_array_put_fills_zeros_or_raises_on_request(connected):
+    doubles = connected("doubles")
+    assert_put_refused(doubles, [], CAValueError, raise_on_error=True)
+    assert doubles.put([1.5, 2.5], wait=True, timeout=DEADLINE) == 1
+    assert doubles.put([], wait=True, timeout=DEADLINE) == 1       # PyEpics: NELM zeros
+    after = doubles.get(use_monitor=False, timeout=DEADLINE)
+    assert len(after) == doubles.nelm and not after.any()
 
 
 def test_none_raises_type_error(connected, prefix):
@@ -414,8 +436,8 @@ def test_put_with_wait_from_a_connection_callback_completes(make_pv, prefix):
 
 # ---- PV names ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["", "   ", "a b", "name\n", "tab\there", "nul\x00", "\x7f"])
-def test_empty_or_malformed_name_raises_value_error(name):
+@pytest.mark.parametrize("name", ["", "nul\x00"])
+def test_empty_name_or_one_with_nul_raises_value_error(name):
     with pytest.raises(CAValueError):
         PV(name)
     with pytest.raises(CAValueError):
@@ -424,6 +446,29 @@ def test_empty_or_malformed_name_raises_value_error(name):
         caput(name, 1)
     with pytest.raises(CAValueError):
         ca.create_channel(name)
+
+
+@pytest.mark.parametrize("name", ["a b", "name\n", "tab\there", "\x7f"])
+def test_name_with_white_space_never_connects_or_raises_on_request(name, monkeypatch):
+    assert caget(name, connection_timeout=SHORT) is None
+    assert caput(name, 1, connection_timeout=SHORT) is None
+    assert caput_many([name], [1], connection_timeout=SHORT) == [-1]
+    with pytest.raises(CAValueError):
+        caget(name, raise_on_error=True)
+    with pytest.raises(CAValueError):
+        caput(name, 1, raise_on_error=True)
+    with pytest.raises(CAValueError):
+        caput_many([name], [1], raise_on_error=True)
+    monkeypatch.setattr(ca, "RAISE_ON_ERROR", True)
+    with pytest.raises(CAValueError):
+        PV(name)
+    with pytest.raises(CAValueError):
+        ca.create_channel(name)
+
+
+def test_blank_name_is_empty_after_stripping():
+    with pytest.raises(CAValueError):
+        PV("   ")
 
 
 @pytest.mark.parametrize("name", [None, 3, 2.5, ["a"]])

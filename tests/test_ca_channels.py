@@ -67,8 +67,25 @@ def test_create_channel_with_an_empty_name_raises_CAValueError(pvname):
         ca.create_channel(pvname)
 
 
-@pytest.mark.parametrize("pvname", ["two words", "tab\tname", "new\nline", "nul\x00"])
-def test_create_channel_with_a_malformed_name_raises_CAValueError(pvname):
+def test_create_channel_with_a_nul_in_the_name_raises_CAValueError():
+    with pytest.raises(ca.CAValueError) as info:
+        ca.create_channel("nul\x00")
+    assert info.value.pvname == "nul\x00"
+
+
+@pytest.mark.parametrize("pvname", ["two words", "tab\tname", "new\nline"])
+def test_a_name_with_white_space_makes_a_channel_that_never_connects_as_pyepics(pvname):
+    chid = ca.create_channel(pvname)
+    try:
+        assert ca.connect_channel(chid, timeout=0.5) is False
+        assert ca.name(chid) == pvname
+    finally:
+        ca.clear_channel(chid)
+
+
+@pytest.mark.parametrize("pvname", ["two words", "tab\tname", "new\nline"])
+def test_a_name_with_white_space_raises_CAValueError_with_RAISE_ON_ERROR(pvname, monkeypatch):
+    monkeypatch.setattr(ca, "RAISE_ON_ERROR", True)
     with pytest.raises(ca.CAValueError) as info:
         ca.create_channel(pvname)
     assert info.value.pvname == pvname

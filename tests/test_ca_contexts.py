@@ -331,12 +331,33 @@ def test_finalize_libca_twice_is_harmless(ioc):
     "ca.sg_create()",
     "ca.current_context()",
     "ca.clear_cache()",
-    "ca.initialize_libca()",
     "ca.use_initial_context()",
+    "ca.attach_context(0)",
 ])
 def test_ca_calls_after_finalize_raise_CAFinalizedError(ioc, call):
     script = FINALIZE_SCRIPT.format(pvname=ioc.pv("ao"), call=call)
     assert last_line(run_python(script, timeout=30)) == "CAFinalizedError"
+
+
+def test_initialize_libca_after_finalize_starts_ca_again_as_pyepics(ioc):
+    """PyEpics's own test suite finalizes and initializes CA again in one process: the new
+    context serves new channels, subscriptions and monitors, and the process still exits."""
+    script = """
+        import threading
+        from epics import ca
+        updates = threading.Event()
+        for round in range(3):
+            ca.initialize_libca()
+            chid = ca.create_channel({pvname!r})
+            assert ca.connect_channel(chid, timeout=10), f"round {{round}}: no connection"
+            assert ca.get(chid, timeout=10) is not None
+            updates.clear()
+            ca.create_subscription(chid, callback=lambda **kw: updates.set())
+            assert updates.wait(10), f"round {{round}}: no monitor update"
+            ca.finalize_libca()
+        print("restarted", round + 1)
+    """.format(pvname=ioc.pv("counter"))
+    assert last_line(run_python(script, timeout=60)) == "restarted 3"
 
 
 def test_ca_calls_after_finalize_raise_CAFinalizedError_in_other_threads_too(ioc):

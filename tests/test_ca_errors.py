@@ -96,12 +96,13 @@ def test_put_of_a_value_out_of_range_of_a_long_raises_CAValueError(ioc, value):
         ca.put(connected_channel(ioc.pv("longout")), value)
 
 
-def test_put_of_an_unknown_state_name_to_an_enum_raises(ioc):
-    # the server cannot map the text to a state: libca reports the failed put
+def test_put_of_an_unknown_state_name_to_an_enum_raises_with_raise_on_error(ioc):
+    # the server cannot map the text to a state: libca reports the failed put (by default it
+    # is logged and put returns 1, as in PyEpics: see test_ca_put.py)
     chid = connected_channel(ioc.pv("mbbo"))
     with restored(ioc.pv("mbbo")):
         with pytest.raises(ca.ChannelAccessException):
-            ca.put(chid, "No such state", wait=True, timeout=DEADLINE)
+            ca.put(chid, "No such state", wait=True, timeout=DEADLINE, raise_on_error=True)
 
 
 def test_value_errors_are_ValueErrors_and_type_errors_TypeErrors(ioc):

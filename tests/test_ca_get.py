@@ -3,6 +3,8 @@ metadata (TIME and CTRL), incomplete gets, and the metadata helpers. Expected va
 initial values of tests/ioc.db (tests that write put them back)."""
 from __future__ import annotations
 
+import ctypes
+
 import numpy as np
 import pytest
 
@@ -85,11 +87,13 @@ def test_get_with_count_beyond_the_element_count_is_clipped_to_it(ioc):
     assert value[:6].tolist() == [-2, -1, 0, 1, 2, 0]
 
 
-@pytest.mark.parametrize("record, expected", [("wf:double", [1.5, 2.5, 3.5, 4.5, 5.5]),
-                                              ("wf:long", [1, 2, 3, 4, 5])])
-def test_get_with_as_numpy_false_gives_a_list(ioc, record, expected):
+@pytest.mark.parametrize("record, ctype, expected",
+                         [("wf:double", ctypes.c_double, [1.5, 2.5, 3.5, 4.5, 5.5]),
+                          ("wf:long", ctypes.c_int32, [1, 2, 3, 4, 5])])
+def test_get_with_as_numpy_false_gives_a_ctypes_array_as_pyepics(ioc, record, ctype, expected):
     value = get(ioc, record, as_numpy=False)
-    assert type(value) is list and value == expected
+    assert isinstance(value, ctypes.Array) and value._type_ is ctype
+    assert list(value) == expected
 
 
 @pytest.mark.parametrize("record, expected", [("mbbo", "Off"), ("bo", "Off")])
@@ -201,10 +205,11 @@ def test_get_complete_with_count_gives_the_first_elements(ioc):
     assert ca.get_complete(chid, count=3, timeout=DEADLINE).tolist() == [1, 2, 3]
 
 
-def test_get_complete_with_as_numpy_false_gives_a_list(ioc):
+def test_get_complete_with_as_numpy_false_gives_a_ctypes_array_as_pyepics(ioc):
     chid = connected_channel(ioc.pv("wf:long"))
     ca.get(chid, wait=False)
-    assert ca.get_complete(chid, as_numpy=False, timeout=DEADLINE) == [1, 2, 3, 4, 5]
+    value = ca.get_complete(chid, as_numpy=False, timeout=DEADLINE)
+    assert isinstance(value, ctypes.Array) and list(value) == [1, 2, 3, 4, 5]
 
 
 def test_get_complete_with_metadata_after_a_get_with_wait_false(ioc):

@@ -251,3 +251,24 @@ def test_put_callbacks_of_successive_puts_run_in_order(slow):
         ca.put(slow_chid, float(next(_slow_values)), callback=rec, callback_data=index)
     assert rec.wait_count(3, timeout=DEADLINE * 2)
     assert [kwargs["data"] for kwargs in rec.kwargs] == [0, 1, 2]
+
+
+# ---- a write the server refuses when it completes ------------------------------------------------
+
+def test_put_with_wait_the_server_refuses_returns_1_and_logs_as_pyepics(ioc, caplog):
+    """A state name the mbbo does not have goes to the server as DBR_STRING and the server's
+    conversion fails: PyEpics ignores the completion status and returns 1; epicsca logs it."""
+    chid = connected_channel(ioc.pv("mbbo"))
+    with restored(ioc.pv("mbbo")):
+        before = ca.get(chid, timeout=DEADLINE)
+        assert ca.put(chid, "NoSuchState", wait=True, timeout=DEADLINE) == 1
+        assert "completed with failure" in caplog.text and ioc.pv("mbbo") in caplog.text
+        assert ca.get(chid, timeout=DEADLINE) == before
+
+
+def test_put_with_wait_the_server_refuses_raises_with_raise_on_error(ioc):
+    chid = connected_channel(ioc.pv("mbbo"))
+    with restored(ioc.pv("mbbo")):
+        with pytest.raises(ca.CASeverityException) as info:
+            ca.put(chid, "NoSuchState", wait=True, timeout=DEADLINE, raise_on_error=True)
+        assert info.value.status != ECA.NORMAL

@@ -3,8 +3,8 @@ flight, and child processes.
 
 * An IOC of ``tests/faults.db`` is killed and restarted on the same port ten times while PVs are
   monitored: connection callbacks see False then True, monitors resume by themselves with the
-  restarted IOC's first value, and during each outage ``caget`` returns after its timeout and
-  ``put`` raises :class:`CANotConnectedError`.
+  restarted IOC's first value, and during each outage ``caget`` and ``caput`` return None after
+  their timeout (PyEpics), and ``put(raise_on_error=True)`` raises :class:`CANotConnectedError`.
 * An IOC frozen with SIGSTOP: reads time out as documented (None, or CATimeoutError), and the PV
   recovers on SIGCONT. libca declares a silent circuit unresponsive only after
   ``EPICS_CA_CONN_TMO`` seconds (30 by default), and reads that variable once per process, so the
@@ -281,11 +281,12 @@ def test_ioc_killed_and_restarted_ten_times_while_monitored(faults_ioc, make_pv)
             start = time.monotonic()
             assert pvs["ao"].get(use_monitor=False, timeout=OUTAGE_TIMEOUT) is None
             assert _elapsed(start) < HANG
+            assert caput(ao, 5.0, connection_timeout=OUTAGE_TIMEOUT) is None   # PyEpics
             with pytest.raises(CANotConnectedError) as put_error:
-                pvs["ao"].put(5.0)
+                pvs["ao"].put(5.0, raise_on_error=True)
             assert put_error.value.pvname == ao and ao in str(put_error.value)
             with pytest.raises(CANotConnectedError) as caput_error:
-                caput(ao, 5.0, connection_timeout=OUTAGE_TIMEOUT)
+                caput(ao, 5.0, connection_timeout=OUTAGE_TIMEOUT, raise_on_error=True)
             assert ao in str(caput_error.value)
             outage_checks = _elapsed(killed)
 
@@ -345,7 +346,7 @@ def test_reads_time_out_while_the_ioc_is_stopped_and_recover_on_sigcont(faults_i
         start = time.monotonic()
         with pytest.raises(CATimeoutError) as info:
             caget(prefix + "ao", use_monitor=False, timeout=OUTAGE_TIMEOUT,
-                  raise_on_timeout=True)
+                  raise_on_error=True)
         assert _elapsed(start) < HANG
         assert info.value.pvname == prefix + "ao"
         start = time.monotonic()
@@ -387,7 +388,7 @@ SIGSTOP_CLIENT = """
     result["get_seconds"] = time.monotonic() - start
     start = time.monotonic()
     try:
-        caget(prefix + "ao", use_monitor=False, timeout=short, raise_on_timeout=True)
+        caget(prefix + "ao", use_monitor=False, timeout=short, raise_on_error=True)
         result["caget_error"] = None
     except CATimeoutError as exc:
         result["caget_error"] = str(exc)
@@ -403,7 +404,7 @@ SIGSTOP_CLIENT = """
     result["get_while_down"] = ao.get(use_monitor=False, timeout=short)
     result["get_while_down_seconds"] = time.monotonic() - start
     try:
-        caput(prefix + "ao", 9.5, connection_timeout=short)
+        caput(prefix + "ao", 9.5, connection_timeout=short, raise_on_error=True)
         result["put_error"] = None
     except CANotConnectedError as exc:
         result["put_error"] = str(exc)

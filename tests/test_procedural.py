@@ -67,16 +67,16 @@ def test_caget_of_a_missing_pv_returns_none_after_the_connection_timeout():
     assert time.monotonic() - start < DEADLINE    # hang check only
 
 
-def test_caget_raise_on_timeout_raises_CATimeoutError():
+def test_caget_raise_on_error_raises_CATimeoutError():
     name = missing_pv("caget_raise")
     with pytest.raises(CATimeoutError) as info:
-        caget(name, connection_timeout=MISSING_TIMEOUT, raise_on_timeout=True)
+        caget(name, connection_timeout=MISSING_TIMEOUT, raise_on_error=True)
     assert name in str(info.value)
     assert isinstance(info.value, TimeoutError)
 
 
-def test_caget_raise_on_timeout_returns_the_value_when_connected(ioc):
-    assert caget(ioc.pv("stringout.DESC"), raise_on_timeout=True) == "test string output"
+def test_caget_raise_on_error_returns_the_value_when_connected(ioc):
+    assert caget(ioc.pv("stringout.DESC"), raise_on_error=True) == "test string output"
 
 
 def test_caget_reuses_one_cached_pv(ioc):
@@ -129,11 +129,41 @@ def test_caput_enum_by_name(ioc):
         assert caget(name, use_monitor=False) == 1
 
 
-def test_caput_to_a_missing_pv_raises_CANotConnectedError():
+def test_caput_to_a_missing_pv_returns_none_after_the_connection_timeout_as_pyepics(caplog):
+    name = missing_pv("caput")
+    start = time.monotonic()
+    assert caput(name, 1.0, connection_timeout=MISSING_TIMEOUT) is None
+    assert time.monotonic() - start >= MISSING_TIMEOUT * 0.9
+    assert name in caplog.text            # the lost write is logged
+
+
+def test_caput_to_a_missing_pv_with_raise_on_error_raises_CANotConnectedError():
     name = missing_pv("caput")
     with pytest.raises(CANotConnectedError) as info:
-        caput(name, 1.0, connection_timeout=MISSING_TIMEOUT)
+        caput(name, 1.0, connection_timeout=MISSING_TIMEOUT, raise_on_error=True)
     assert name in str(info.value)
+
+
+def test_caput_and_caput_many_work_with_a_pv_class_keeping_pyepics_put_signature(ioc,
+                                                                               monkeypatch):
+    """ophyd replaces epics.pv.default_pv_class with a PV whose put() has PyEpics's arguments
+    only: caput and caput_many must not hand it keywords PyEpics does not have."""
+    class PyEpicsSignaturePV(epics.pv.PV):
+        def put(self, value, wait=False, timeout=30.0, use_complete=False, callback=None,
+                callback_data=None):
+            return super().put(value, wait=wait, timeout=timeout, use_complete=use_complete,
+                               callback=callback, callback_data=callback_data)
+
+    name = ioc.pv("longout.DESC")
+    monkeypatch.setattr(epics.pv, "default_pv_class", PyEpicsSignaturePV)
+    try:
+        with restored(name):
+            assert caput(name, "via subclass", wait=True) == 1
+            assert isinstance(epics.pv.get_pv(name), PyEpicsSignaturePV)
+            assert caput_many([name], ["many via subclass"], wait="each") == [1]
+            assert caget(name, use_monitor=False) == "many via subclass"
+    finally:
+        epics.pv.get_pv(name).disconnect()   # out of the cache, for the other tests
 
 
 # ---- cainfo --------------------------------------------------------------------------------------
@@ -284,11 +314,11 @@ def test_caget_many_connects_in_parallel(ioc):
     assert elapsed < 2.5 * connection_timeout, f"caget_many took {elapsed:.1f} s"
 
 
-def test_caget_many_raise_on_timeout(ioc):
+def test_caget_many_raise_on_error(ioc):
     name = missing_pv("many_raise")
     with pytest.raises(CATimeoutError) as info:
         caget_many([ioc.pv("ai"), name], connection_timeout=MISSING_TIMEOUT,
-                   raise_on_timeout=True)
+                   raise_on_error=True)
     assert name in str(info.value)
 
 

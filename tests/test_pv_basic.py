@@ -200,11 +200,22 @@ def test_put_callback_gets_pvname_and_callback_data(ioc, make_pv):
         assert rec.kwargs[1] == {"pvname": slow.pvname, "data": "plain"}
 
 
-def test_put_to_a_pv_that_does_not_connect_raises(make_pv):
+def test_put_to_a_pv_that_does_not_connect_returns_none_as_pyepics(make_pv):
+    p = make_pv(missing_pv("put"), connection_timeout=SHORT_TIMEOUT)
+    started = time.monotonic()
+    assert p.put(1.0) is None
+    assert time.monotonic() - started >= SHORT_TIMEOUT * 0.9
+
+
+def test_put_to_a_pv_that_does_not_connect_raises_on_request(make_pv, monkeypatch):
     p = make_pv(missing_pv("put"), connection_timeout=SHORT_TIMEOUT)
     with pytest.raises(CANotConnectedError) as info:
-        p.put(1.0)
+        p.put(1.0, raise_on_error=True)
     assert p.pvname in str(info.value)
+    monkeypatch.setattr(ca, "RAISE_ON_ERROR", True)
+    with pytest.raises(CANotConnectedError):
+        p.put(1.0)
+    assert p.put(1.0, raise_on_error=False) is None
 
 
 def test_put_array(ioc, make_pv):
@@ -477,6 +488,38 @@ def test_disconnect_releases_the_channel(ioc):
     p.disconnect()
     assert p.connected is False
     assert ca.get_cache(name) is None
+
+
+def test_a_disconnected_pv_gives_none_until_reconnect_connects_it_again(ioc):
+    """PyEpics: after disconnect(), get() and put() give None; reconnect() connects again."""
+    name = ioc.pv("counter")
+    p = PV(name, auto_monitor=True)
+    try:
+        assert p.wait_for_connection(timeout=DEADLINE)
+        assert p.get() is not None
+        p.disconnect()
+        assert p.connected is False
+        assert p.get() is None and p.put(1.0) is None
+        assert p.reconnect() is True
+        assert p.connected is True and p.get() is not None
+        assert ca.get_cache(name) is not None          # a channel again
+    finally:
+        p.disconnect()
+    assert ca.get_cache(name) is None
+
+
+def test_force_connect_after_disconnect_brings_back_the_monitor(ioc):
+    p = PV(ioc.pv("counter"), auto_monitor=True)
+    try:
+        assert p.wait_for_connection(timeout=DEADLINE)
+        p.disconnect()
+        values = []
+        p.add_callback(lambda value=None, **kws: values.append(value))
+        p.force_connect()
+        assert p.wait_for_connection(timeout=DEADLINE)
+        assert wait_until(lambda: len(values) >= 2), "no monitor updates after force_connect"
+    finally:
+        p.disconnect()
 
 
 def test_second_pv_on_a_name_keeps_working_after_the_first_disconnects(ioc, make_pv):

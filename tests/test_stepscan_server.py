@@ -20,8 +20,8 @@ from epics.stepscan.storage import ScanError, open_store
 
 from stepscan_helpers import start_beamline, stop_beamline, wait_for
 
-specfile = pytest.importorskip('silx.io.specfile')
-pgserver = pytest.importorskip('pgserver')
+from silx.io import specfile  # in the test extra: a missing reader must fail, not skip
+import pgserver  # in the test extra: a missing server must fail, not skip
 
 CLI = [sys.executable, '-m', 'epics.stepscan']
 PROCESS_TIMEOUT = 60.0

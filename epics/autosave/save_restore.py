@@ -37,6 +37,7 @@ import numpy as np
 
 from .. import dbr
 from ..pv import PV, get_pv
+from ..utils import IOENCODING  # noqa: F401 (importable from here, as in PyEpics)
 from ._request import read_request_file
 from ._savefile import SavedValue, format_array, read_save_file, write_save_file
 

@@ -22,6 +22,7 @@ from ..ca import poll  # noqa: F401 (importable from here, as in PyEpics)
 from ..device import Device
 from ..procedural import caget, caput  # noqa: F401 (the same)
 from ..pv import PV, get_pv
+from ..utils import IOENCODING  # noqa: F401 (importable from here, as in PyEpics)
 
 __all__ = ["MCA", "Mca", "ROI", "DXP", "MultiXMAP", "MAX_ROIS"]
 

@@ -20,6 +20,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..device import Device
+from ..utils import IOENCODING  # noqa: F401 (importable from here, as in PyEpics)
 from .mca import MCA
 from .scaler import Scaler
 

@@ -47,19 +47,7 @@ NAMES_LEFT_OUT = {
 }
 
 #: Names that other branches of this session provide (empty this at merge).
-NAMES_FROM_OTHER_BRANCHES: Dict[str, Set[str]] = {
-    # the compat branch: epics.utils and the helpers epics.ca re-exports from it
-    "epics.utils": {"IOENCODING", "bytes2str", "clib_search_path", "from_bytes", "str2bytes",
-                    "strjoin"},
-    "epics.ca": {"Empty", "GET_PENDING", "HAS_NUMPY", "IOENCODING", "bytes2str", "ca_printf",
-                 "clib_search_path", "find_lib", "str2bytes", "strjoin", "write"},
-    # PyEpics imports IOENCODING from epics.utils into these: once epics.utils exists, each
-    # gets 'from <..>utils import IOENCODING' (the text encoding of the files they write)
-    "epics.device": {"IOENCODING"},
-    "epics.devices.mca": {"IOENCODING"},
-    "epics.devices.struck": {"IOENCODING"},
-    "epics.autosave.save_restore": {"IOENCODING"},
-}
+NAMES_FROM_OTHER_BRANCHES: Dict[str, Set[str]] = {}
 
 
 @pytest.fixture(scope="module")
