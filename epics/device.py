@@ -298,7 +298,7 @@ class Device:
                                  use_monitor=use_monitor)
 
     def put(self, attr: str, value: Any, wait: bool = False, use_complete: bool = False,
-            timeout: float = 10) -> Optional[int]:
+            timeout: float = 10, raise_on_error: Optional[bool] = None) -> Optional[int]:
         """Write an attribute's PV.
 
         Parameters
@@ -313,18 +313,18 @@ class Device:
             Don't block; the PV's ``put_complete`` tells when processing has finished.
         timeout : float
             Most seconds to wait with ``wait=True``.
+        raise_on_error : bool, optional
+            Raise typed exceptions (``CANotConnectedError``...) instead of PyEpics's return
+            values; None follows ``ca.RAISE_ON_ERROR``.
 
         Returns
         -------
-        int
-            1 on success, -1 if ``wait=True`` timed out.
-
-        Raises
-        ------
-        CANotConnectedError
-            when the PV does not connect (PyEpics returned None).
+        int or None
+            1 on success, -1 if ``wait=True`` timed out, None (as PyEpics) when the PV does
+            not connect.
         """
-        return self.PV(attr).put(value, wait=wait, use_complete=use_complete, timeout=timeout)
+        return self.PV(attr).put(value, wait=wait, use_complete=use_complete, timeout=timeout,
+                                 raise_on_error=raise_on_error)
 
     # --- state ------------------------------------------------------------------------------------
 

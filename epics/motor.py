@@ -358,7 +358,9 @@ class Motor(Device):
         dmov = self.PV("DMOV")
         with _MonitorTrail(dmov) as trail:
             moving_before = dmov.value == 0
-            status = self.put(field, value, wait=True, timeout=timeout)
+            # raise_on_error: a write the server refuses (a disabled motor) must not read as a
+            # finished move; move() and tweak() turn the exception into their return codes.
+            status = self.put(field, value, wait=True, timeout=timeout, raise_on_error=True)
             if status == -1:
                 return TIMEOUT if self._read("DMOV") == 0 else TIMEOUT_BUTDONE
             if status != 1:

@@ -212,12 +212,18 @@ def test_nonpvs_are_plain_attributes(dioc):
     assert "label" not in device._pvs
 
 
-def test_get_of_a_pv_that_does_not_connect_is_none_and_put_raises(dioc):
+def test_get_and_put_of_a_pv_that_does_not_connect_give_none_as_in_pyepics(dioc):
     device = Device(f"{unique_prefix('nowhere')}rec", delim=".", attrs=("VAL",), timeout=0.3)
     assert device.get("VAL") is None
     assert device.VAL is None
-    with pytest.raises(CANotConnectedError):
-        device.put("VAL", 1)
+    assert device.put("VAL", 1, timeout=0.3) is None
+
+
+def test_put_to_a_pv_that_does_not_connect_raises_when_asked_to(dioc):
+    device = Device(f"{unique_prefix('nowhere')}rec", delim=".", attrs=("VAL",), timeout=0.3)
+    with pytest.raises(CANotConnectedError) as info:
+        device.put("VAL", 1, timeout=0.3, raise_on_error=True)
+    assert "rec.VAL" in str(info.value)
 
 
 # ---- dir, repr -----------------------------------------------------------------------------------

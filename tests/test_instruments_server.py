@@ -16,7 +16,7 @@ import threading
 
 import pytest
 
-from epics import PV, caget, caput
+from epics import PV, caget, caput, get_pv
 from epics.device import wait_for_condition
 from epics.instruments import MOTOR, InstrumentFile, layout
 from epics.testing import SubprocessIoc, unique_prefix
@@ -116,6 +116,12 @@ def served(training_ioc, epics_port_pool, tmp_path_factory):
         try:
             wait_for(P + layout.MESSAGE, lambda: message().startswith("ready"),
                      "the server did not say it is ready")
+            # An earlier module (the docs) may have read these names from its own simulator:
+            # caget's cached PV then reconnects only at libca's search period after a beacon
+            # anomaly (about 5 s), beyond caput's default connection timeout. Wait for it here.
+            for name in ("sim:ao1", "id01:string1"):
+                assert get_pv(name).wait_for_connection(timeout=DEADLINE), \
+                    f"{name} of the training IOC does not connect"
             with InstrumentFile(path) as f:
                 yield f, names, training_ioc
         finally:

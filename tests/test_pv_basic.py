@@ -492,7 +492,7 @@ def test_disconnect_releases_the_channel(ioc):
 
 def test_a_disconnected_pv_gives_none_until_reconnect_connects_it_again(ioc):
     """PyEpics: after disconnect(), get() and put() give None; reconnect() connects again."""
-    name = ioc.pv("counter")
+    name = ioc.pv("counter.ADEL")   # a name no other PV of the suite uses (get_pv caches PVs)
     p = PV(name, auto_monitor=True)
     try:
         assert p.wait_for_connection(timeout=DEADLINE)
