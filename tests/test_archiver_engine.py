@@ -63,6 +63,23 @@ def test_shares_split_the_pvs_without_overlap():
     assert sorted(names) == sorted(p.name for p in policies) and all(shares)
 
 
+def test_a_pvs_history_keeps_the_order_its_updates_arrived_in():
+    """A record never processed has no IOC time stamp: its first update is stamped on arrival,
+    which can be after the IOC's stamp of the next update (a put right after connecting)."""
+    from epics.archiver.policy import PvState, sample_from_update
+    state = PvState(PvPolicy("T:temp"))
+    first = state.offer(sample_from_update("T:temp", 0.0, 0, 0, 0, 0), now=1.0)
+    ioc_stamp = first.t_ns - 1_000_000                 # 1 ms before the first one arrived
+    second = state.offer(sample_from_update("T:temp", 1.0, 0, 0, ioc_stamp // 10**9,
+                                            ioc_stamp % 10**9), now=1.1)
+    assert (first.value, second.value) == (0.0, 1.0)
+    assert second.t_ns == first.t_ns + 1
+    later = first.t_ns + 5_000_000_000                 # an update stamped after: kept as it is
+    third = state.offer(sample_from_update("T:temp", 2.0, 0, 0, later // 10**9,
+                                           later % 10**9), now=1.2)
+    assert third.t_ns == later
+
+
 @pytest.fixture
 def ioc(softioc_factory, pv_prefix):
     return softioc_factory(ARCHIVER_DB, macros={"P": pv_prefix}), pv_prefix

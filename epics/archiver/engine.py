@@ -133,8 +133,9 @@ class Engine:
             self._received += 1
             if not state.connected:
                 state.reconnected()
-            if state.offer(sample, now):
-                self._pending.append(sample)
+            kept = state.offer(sample, now)
+            if kept is not None:
+                self._pending.append(kept)
 
     def _on_connection(self, pvname: str = "", conn: bool = False, **_ignored) -> None:
         state = self._states.get(pvname)

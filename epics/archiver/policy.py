@@ -67,13 +67,21 @@ class PvState:
             return change > self.policy.deadband or (self.policy.deadband == 0 and change != 0)
         return sample.text != last.text or (sample.value is None) != (last.value is None)
 
-    def offer(self, sample: Sample, now: float) -> bool:
-        """A monitor update arrived: True if it is to be stored."""
+    def offer(self, sample: Sample, now: float) -> Optional[Sample]:
+        """A monitor update arrived: the sample to store, or None if it is not to be stored.
+
+        A PV's history keeps the order in which its updates arrived: a sample stamped at or
+        before the last stored one (an update with a real IOC time stamp that arrives after one
+        the IOC never stamped, which was stamped on arrival) is stored 1 ns after it.
+        """
+        last = self.stored
+        if last is not None and sample.t_ns <= last.t_ns:
+            sample = sample._replace(t_ns=last.t_ns + 1)
         self.newest = sample
         if self._differs(sample) or now - self.stored_at >= self.policy.max_interval:
             self._keep(sample, now)
-            return True
-        return False
+            return sample
+        return None
 
     def _keep(self, sample: Sample, now: float) -> None:
         self.stored = sample
