@@ -26,7 +26,7 @@ import threading
 import time
 import types
 import warnings
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple, Union
 
 from . import _cadef, _context, _dispatch, _libca, dbr
 from .utils import IOENCODING, bytes2str, clib_search_path, str2bytes, strjoin
@@ -153,8 +153,8 @@ class _Channel:
         self.write_access = False
         self.callbacks: List[Callable] = []              # connection callbacks
         self.access_event_callback: List[Callable] = []  # access-rights callbacks
-        # objects told of both (PV objects): listener._on_connect(conn=...) and
-        # listener._on_access_rights_event(read, write); one entry instead of two callbacks
+        # objects told of both (PV objects, see ChannelListener and attach): one entry instead
+        # of two callbacks
         self.listeners: List[Any] = []
         self.get_results: Dict[int, _dispatch.Operation] = {}   # the last get per DBR type
         self.subscriptions: List["_Subscription"] = []
@@ -194,13 +194,13 @@ class _Channel:
 
     def run_connection_callbacks(self, conn: bool, timestamp: Optional[float] = None) -> None:
         for listener in list(self.listeners):
-            _call_user(listener._on_connect, conn=conn)
+            _call_user(listener.channel_connection_changed, conn)
         for callback in list(self.callbacks):
             _call_user(callback, pvname=self.pvname, chid=self.chid_int, conn=conn)
 
     def run_access_event_callbacks(self, ra: bool, wa: bool) -> None:
         for listener in list(self.listeners):
-            _call_user(listener._on_access_rights_event, ra, wa)
+            _call_user(listener.channel_access_changed, ra, wa)
         for callback in list(self.access_event_callback):
             _call_user(callback, ra, wa)
 
@@ -751,18 +751,61 @@ def replace_access_rights_event(chid: ChidLike,
     _ensure().ca_replace_access_rights_event(chid, _dispatch.access_callback())
 
 
-def _listen(chid: ChidLike, listener: Any) -> None:
-    """Tell ``listener`` of the channel's connection and access changes (on the dispatcher):
-    ``listener._on_connect(conn=...)`` and ``listener._on_access_rights_event(read, write)``.
-    :func:`_unlisten` undoes it."""
-    chid, channel = _channel(chid)
+# --- channels shared by objects of the layers above (PV, epics.aio) ------------------------------
+# Package-public: the PV layer and epics.aio use these names; scripts use PV objects instead.
+
+class ChannelListener(Protocol):
+    """What :func:`attach` tells an object that shares a channel (a PV object).
+
+    ``channel_attached`` runs at once in :func:`attach`, before any event; the other two run on
+    the dispatcher thread, for every connection and access-rights change of the channel.
+    """
+
+    def channel_attached(self, channel: "Channel") -> None: ...
+
+    def channel_connection_changed(self, conn: bool) -> None: ...
+
+    def channel_access_changed(self, read_access: bool, write_access: bool) -> None: ...
+
+
+def attach(pvname: str, listener: ChannelListener) -> "Channel":
+    """Share the channel of ``pvname`` (created if needed) with ``listener``; returns its record.
+
+    Each attached listener counts as one user of the channel: :func:`detach` clears the channel
+    when its last user leaves (channels made by :func:`create_channel` alone stay, as in PyEpics).
+    """
+    chid = _chid_int(create_channel(pvname))
+    channel = _channel(chid)[1]
+    # the listener first holds the record: listening on a connected channel brings its access
+    # rights at once, on the dispatcher thread, and the listener's handler needs the record
+    listener.channel_attached(channel)
     channel.listeners.append(listener)
+    channel.pv_users += 1
     _ensure().ca_replace_access_rights_event(chid, _dispatch.access_callback())
+    return channel
 
 
-def _unlisten(channel: _Channel, listener: Any) -> None:
+def detach(channel: "Channel", listener: ChannelListener) -> None:
+    """Undo :func:`attach`: no more events for ``listener``; the last user clears the channel."""
     while listener in channel.listeners:
         channel.listeners.remove(listener)
+    channel.pv_users -= 1
+    if channel.pv_users <= 0 and _chid_cache.get(channel.chid_int) is channel:
+        try:
+            clear_channel(channel.chid_int)
+        except ChannelAccessException:
+            log.debug("clearing the channel of %r failed", channel.pvname, exc_info=True)
+
+
+def is_current(channel: "Channel") -> bool:
+    """Whether ``channel`` is still the live record of its chid (not cleared meanwhile)."""
+    return _chid_cache.get(channel.chid_int) is channel
+
+
+Channel = _Channel              # the channel record's type, for annotations above this layer
+MonitorSubscription = _Subscription   # what subscribe() returns
+check_pvname = _check_pvname
+chid_int = _chid_int
 
 
 def name(chid: ChidLike) -> str:

@@ -22,6 +22,7 @@ LAYERS = [
     ["_context"],                                # the CA context, threads, fork
     ["_dispatch"],                               # C callbacks in, user callbacks out
     ["ca", "multiproc"],                         # the one-to-one libca surface
+    ["_pv"],                                     # the parts of the PV object
     ["pv"],                                      # PV objects
     ["procedural"],                              # caget, caput, ...
     ["alarm", "device", "autosave", "compat"],

@@ -23,18 +23,6 @@ __all__ = ["AioChannel", "ChannelCache", "channel_cache", "all_caches", "purge_a
 
 log = logging.getLogger("epics.aio")
 
-# chid -> the AioChannels (one per loop) that follow it; read on the dispatcher thread, replaced
-# (never changed in place) under the lock by the loops' threads
-_followers: Dict[int, Tuple["AioChannel", ...]] = {}
-_followers_lock = threading.Lock()
-
-
-def _connection_changed(pvname: str = "", chid: int = 0, conn: bool = False) -> None:
-    """epics.ca's connection callback (dispatcher thread): tell every loop that follows."""
-    for channel in _followers.get(chid, ()):
-        channel.bridge.call_soon(channel.apply_connection, conn)
-
-
 class AioChannel:
     """One PV name on one event loop: its libca channel and connection state."""
 
@@ -42,9 +30,6 @@ class AioChannel:
         self.name = name
         self.cache = cache
         self.bridge = cache.bridge
-        self.chid: int = ca.create_channel(name, callback=_connection_changed).value
-        self._record = ca.get_cache(name)
-        self._record.pv_users += 1          # a user of the channel, as a PV object is
         self.connected = False
         self.closed = False
         self.subscriptions: Set[Any] = set()
@@ -52,10 +37,22 @@ class AioChannel:
         self.plans: Dict[Any, Any] = {}
         self.native: Tuple[int, int] = (-1, 0)
         self._waiters: Dict[asyncio.Future, Callable[[], None]] = {}
-        with _followers_lock:
-            _followers[self.chid] = _followers.get(self.chid, ()) + (self,)
-        # a connection made before we followed was not passed on: the state says it
+        # a user of the channel, as a PV object is (ca.ChannelListener: the methods below)
+        ca.attach(name, self)
+        # a connection made before we listened was not passed on: the state says it
         self.apply_connection(ca.isConnected(self.chid))
+
+    # --- ca.ChannelListener (channel_attached at once, the others on the dispatcher thread) ---
+
+    def channel_attached(self, record: ca.Channel) -> None:
+        self._record = record
+        self.chid: int = record.chid_int
+
+    def channel_connection_changed(self, conn: bool) -> None:
+        self.bridge.call_soon(self.apply_connection, conn)
+
+    def channel_access_changed(self, read_access: bool, write_access: bool) -> None:
+        pass
 
     def apply_connection(self, conn: bool) -> None:
         """The channel connected or disconnected (loop thread)."""
@@ -118,23 +115,11 @@ class AioChannel:
         self.closed = True
         for subscription in list(self.subscriptions):
             subscription.close()
-        with _followers_lock:
-            rest = tuple(c for c in _followers.get(self.chid, ()) if c is not self)
-            if rest:
-                _followers[self.chid] = rest
-            else:
-                _followers.pop(self.chid, None)
         if loop_alive:
             for future in list(self._waiters):
                 future.cancel()
         self._waiters.clear()
-        record = self._record
-        record.pv_users -= 1
-        if record.pv_users <= 0 and ca.get_cache(self.name) is record:
-            try:
-                ca.clear_channel(self.chid)
-            except ca.ChannelAccessException:
-                log.debug("clearing the channel of %r failed", self.name, exc_info=True)
+        ca.detach(self._record, self)
 
 
 class ChannelCache:
