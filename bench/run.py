@@ -48,7 +48,9 @@ PYEPICS_VERSION = "3.5.10"
 C_PROGRAMS = ("ca_connect", "ca_waveform", "ca_monitor")
 TOOLS = ("c", "pyepics", "epicsca")
 TOOL_TITLES = {"c": "C", "pyepics": "PyEpics", "epicsca": "epicsca"}
-WORKLOADS = ("import", "caget_many", "connect", "waveform", "monitor")
+WORKLOADS = ("import", "caget_many", "connect", "waveform", "monitor", "batch")
+#: Workloads only epicsca has (an API PyEpics lacks).
+EPICSCA_ONLY = {"batch"}
 #: Which C program does each workload (``import`` has no C counterpart).
 C_WORKLOAD = {"caget_many": "ca_connect", "connect": "ca_connect", "waveform": "ca_waveform",
               "monitor": "ca_monitor"}
@@ -125,6 +127,17 @@ METRICS = [
     Metric("mem_per_pv_end", "RSS per monitored PV, end of window", "kB", 1.0, True,
            ("monitor", "rss_kb_per_pv_end"), ("monitor", "rss_kb_per_pv_end"),
            "<= PyEpics", _ratio_at_most(1.0, "pyepics")),
+    Metric("batch_events", "batch MonitorSet events in window", "events", 1.0, False,
+           None, ("batch", "events")),
+    Metric("batch_fraction", "batch fraction delivered", "", 1.0, False,
+           None, ("batch", "delivered_fraction"), ">= 0.99", lambda ours, c, p: ours >= 0.99),
+    Metric("batch_produced", "IOC updates in batch window (offered)", "updates", 1.0, False,
+           None, ("batch", "produced")),
+    Metric("batch_rate", "batch events/s", "ev/s", 1.0, False, None, ("batch", "events_per_s")),
+    Metric("batch_cpu", "batch CPU per event", "us", 1.0, True,
+           None, ("batch", "cpu_us_per_event"), "<= 0.5 us", lambda ours, c, p: ours <= 0.5),
+    Metric("batch_dropped", "batch events dropped in window (ring full)", "events", 1.0, True,
+           None, ("batch", "dropped")),
 ]
 
 
@@ -219,6 +232,8 @@ class Config:
 def command(tool: str, workload: str, cfg: Config, prefix: str, programs: Dict[str, str],
             pythons: Dict[str, str]) -> Optional[List[str]]:
     """The argv of one run, or None where the tool has no such workload."""
+    if workload in EPICSCA_ONLY and tool != "epicsca":
+        return None
     if tool == "c":
         prog = C_WORKLOAD.get(workload)
         if prog is None:
@@ -313,7 +328,7 @@ def _short(v):
 #: Workloads whose metrics all come from one representative run (chosen by this field, higher
 #: is better), so that e.g. the fraction delivered and the CPU per event shown side by side were
 #: measured together. Other workloads take each metric's best (or median) on its own.
-REPRESENTATIVE = {"monitor": "events"}
+REPRESENTATIVE = {"monitor": "events", "batch": "events"}
 
 
 def _representative(results: List[dict], field: str, stat: str) -> Optional[dict]:

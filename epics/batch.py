@@ -150,7 +150,7 @@ class MonitorSet:
         self.uses_c = bool(use_c)
         self._ring: Union[_batchring.CRing, _batchring.PyRing] = (
             _batchring.CRing if self.uses_c else _batchring.PyRing)(len(names), capacity, kind)
-        self._connected = np.zeros(len(names), bool)
+        self._was_connected = np.zeros(len(names), bool)   # as the dispatcher last heard
         self._dropped = np.zeros(len(names), np.uint64)
         self._drain_lock = threading.Lock()
         self._closed = False
@@ -180,8 +180,8 @@ class MonitorSet:
     # dispatcher thread
     def _on_connection(self, index: int, pvname: str = "", chid: Any = None,
                        conn: bool = False, **_: Any) -> None:
-        was = self._connected[index]
-        self._connected[index] = conn
+        was = self._was_connected[index]
+        self._was_connected[index] = conn
         if was and not conn:
             self._ring.mark(index, time.time(), INVALID_SEVERITY, DISCONNECTED)
 
@@ -191,8 +191,11 @@ class MonitorSet:
 
     @property
     def connected(self) -> np.ndarray:
-        """Per PV: connected now (a copy)."""
-        return self._connected.copy()
+        """Per PV: connected now (libca's channel state; all False once closed)."""
+        if self._closed:
+            return np.zeros(len(self.names), bool)
+        return np.fromiter((ca.isConnected(chid) for chid in self._chids), bool,
+                           count=len(self._chids))
 
     @property
     def dropped(self) -> np.ndarray:
@@ -262,6 +265,6 @@ class MonitorSet:
         return len(self.names)
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else f"{int(self._connected.sum())} connected"
+        state = "closed" if self._closed else f"{int(self.connected.sum())} connected"
         return (f"<MonitorSet of {len(self.names)} PVs, {state}, "
                 f"{'C' if self.uses_c else 'pure-Python'} ring>")
