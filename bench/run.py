@@ -452,6 +452,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--output", default=str(HERE / "results.json"))
     p.add_argument("--report", metavar="RESULTS_JSON",
                    help="only print the table of an earlier run's results.json (with --stat)")
+    p.add_argument("--iocs", type=int, default=1,
+                   help="softioc processes sharing the counters (more IOCs offer more events/s)")
     p.add_argument("--no-kit", action="store_true",
                    help="start the IOC with bench/_ioc_server.py even if epics.testing.ioc exists")
     args = p.parse_args(argv)
@@ -526,15 +528,21 @@ def main(argv=None) -> int:
     runs: Dict[str, Dict[str, List[dict]]] = {}
     workdir = Path(tempfile.mkdtemp(prefix="epicsca-bench-"))
     prefix = f"bn{secrets.token_hex(3)}:"
-    db = bench_ioc.write_db(workdir / "bench.db", prefix, cfg.n)
-    server = bench_ioc.make_ioc(db, prefer_kit=not args.no_kit)
-    meta["ioc"] = server.starter
+    shares = [cfg.n * k // args.iocs for k in range(args.iocs + 1)]
+    servers = [bench_ioc.make_ioc(bench_ioc.write_db(workdir / f"bench{k}.db", prefix,
+                                                     shares[k + 1] - shares[k], first=shares[k],
+                                                     extras=k == 0),
+                                  prefer_kit=not args.no_kit) for k in range(args.iocs)]
+    meta["ioc"] = servers[0].starter
+    meta["iocs"] = args.iocs
     try:
         t_start = time.monotonic()
-        server.start()
-        ioc_env = server.client_env()
-        meta["ioc_port"] = server.port
-        note(f"IOC ({server.starter}) on 127.0.0.1:{server.port}, {cfg.n} counters at "
+        for server in servers:
+            server.start()
+        ioc_env = bench_ioc.client_env_of(servers)
+        meta["ioc_port"] = servers[0].port
+        note(f"{args.iocs} IOC(s) ({servers[0].starter}) on 127.0.0.1:"
+             f"{','.join(str(server.port) for server in servers)}, {cfg.n} counters at "
              f"{bench_ioc.RATE_PER_RECORD:g} Hz, prefix {prefix}")
         if "waveform" in args.only:
             if programs:
@@ -566,7 +574,8 @@ def main(argv=None) -> int:
                     note(f"[{workload} {rep + 1}/{reps}] {TOOL_TITLES[tool]:8} {summary(result)}")
         meta["elapsed_s"] = round(time.monotonic() - t_start, 1)
     finally:
-        server.stop()
+        for server in servers:
+            server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
     rows, text = build_table(runs, cfg.stat, args.only)
