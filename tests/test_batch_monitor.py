@@ -205,3 +205,43 @@ def test_bad_input_is_refused_with_the_name(names):
         MonitorSet(names, dtype=complex)
     with pytest.raises(ValueError, match="white space"):
         MonitorSet(["bad name"])
+
+
+def test_the_c_ring_takes_updates_without_the_dispatcher(names):
+    from epics import _dispatch
+    with MonitorSet(names, use_c=True) as monitors:
+        assert monitors.wait_for_connection(timeout=10)
+        # libca calls the C ring directly: no Python subscription record, so no Python per event
+        assert not any(sub.pvname in names for sub in _dispatch.subscriptions.values())
+        assert len(drain_until(monitors, N_PVS)) == N_PVS
+
+
+@pytest.mark.parametrize("use_c", PATHS)
+def test_threads_draining_one_set_share_the_events_without_loss(names, use_c):
+    import threading
+    with MonitorSet(names, use_c=use_c) as monitors:
+        assert monitors.wait_for_connection(timeout=10)
+        drain_until(monitors, N_PVS)
+        got: list = []
+        stop = threading.Event()
+
+        def drainer() -> None:
+            while not stop.is_set():
+                got.extend(monitors.records(timeout=0.05))
+
+        threads = [threading.Thread(target=drainer) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        try:
+            for value in range(1, 6):
+                for name in names:
+                    ca.put(ca.create_channel(name), float(value), wait=True)
+            deadline = time.monotonic() + 10
+            while len(got) < 5 * N_PVS and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=5)
+        assert sorted((r.pvname, r.value) for r in got) == \
+            sorted((name, float(v)) for name in names for v in range(1, 6))
