@@ -19,7 +19,12 @@ def read_version() -> str:
 # The monitor-event buffer (epics/_evbuf.c): plain C, loaded with ctypes, no Python or EPICS
 # headers needed. Optional: without a C compiler the install still succeeds and monitors use a
 # slower pure-Python path (epics.ca.event_buffer_in_use() says which is in use).
-EVENT_BUFFER = Extension("epics._evbuf", sources=["epics/_evbuf.c"], optional=True)
+EVENT_BUFFER = Extension("epics._evbuf", sources=["epics/_evbuf.c"],
+                         depends=["epics/_helper.h"], optional=True)
+# The ring arrays of batch monitor sets (epics/_batchbuf.c, docs/batch.rst): optional in the same
+# way; without it epics.batch.MonitorSet uses its slower pure-Python path.
+BATCH_BUFFER = Extension("epics._batchbuf", sources=["epics/_batchbuf.c"],
+                         depends=["epics/_helper.h"], optional=True)
 
 # epics.qt: widgets and apps; qtpy picks PySide6 unless QT_API names PyQt5/PyQt6.
 # PySide6 6.12.0 drops a reference to True at every signal emit() (a crash after a few
@@ -31,7 +36,7 @@ ARCHIVER = ["psycopg[binary]>=3.1", "starlette", "uvicorn", "jinja2", "itsdanger
 
 setup(
     name="epicsca",
-    ext_modules=[EVENT_BUFFER],
+    ext_modules=[EVENT_BUFFER, BATCH_BUFFER],
     version=read_version(),
     description="EPICS Channel Access client for Python: a drop-in PyEpics replacement on libca",
     long_description=(HERE / "README.md").read_text(),

@@ -46,19 +46,31 @@ def counter_name(prefix: str, i: int) -> str:
     return f"{prefix}c{i:05d}"
 
 
-def write_db(path: Path, prefix: str, n: int) -> Path:
-    """Write the benchmark database for ``n`` counter records to ``path``."""
+def write_db(path: Path, prefix: str, n: int, first: int = 0, extras: bool = True) -> Path:
+    """Write the benchmark database to ``path``: counter records ``first`` .. ``first + n - 1``
+    and, with ``extras``, the warm-up counter and the waveform (a run with several IOCs gives
+    each a share of the counters and the extras to the first)."""
     lines = []
-    for i in range(n):
+    for i in range(first, first + n):
         lines.append(f'record(calc, "{counter_name(prefix, i)}") {{\n'
                      f'  field(SCAN, "{SCAN}")\n  field(CALC, "VAL+1")\n}}\n')
-    # a counter outside the measured set, for warming up before a memory baseline
-    lines.append(f'record(calc, "{prefix}warm") {{\n'
-                 f'  field(SCAN, "{SCAN}")\n  field(CALC, "VAL+1")\n}}\n')
-    lines.append(f'record(waveform, "{prefix}wf") {{\n  field(FTVL, "DOUBLE")\n'
-                 f'  field(NELM, "{WAVEFORM_ELEMENTS}")\n}}\n')
+    if extras:
+        # a counter outside the measured set, for warming up before a memory baseline
+        lines.append(f'record(calc, "{prefix}warm") {{\n'
+                     f'  field(SCAN, "{SCAN}")\n  field(CALC, "VAL+1")\n}}\n')
+        lines.append(f'record(waveform, "{prefix}wf") {{\n  field(FTVL, "DOUBLE")\n'
+                     f'  field(NELM, "{WAVEFORM_ELEMENTS}")\n}}\n')
     path.write_text("".join(lines))
     return path
+
+
+def client_env_of(servers) -> Dict[str, str]:
+    """The CA client environment for started IOCs: the first one's, with every server's
+    127.0.0.1:port in EPICS_CA_ADDR_LIST when there are several."""
+    env = servers[0].client_env()
+    if len(servers) > 1:
+        env["EPICS_CA_ADDR_LIST"] = " ".join(f"127.0.0.1:{server.port}" for server in servers)
+    return env
 
 
 def _port_is_free(port: int) -> bool:

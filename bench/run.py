@@ -48,7 +48,9 @@ PYEPICS_VERSION = "3.5.10"
 C_PROGRAMS = ("ca_connect", "ca_waveform", "ca_monitor")
 TOOLS = ("c", "pyepics", "epicsca")
 TOOL_TITLES = {"c": "C", "pyepics": "PyEpics", "epicsca": "epicsca"}
-WORKLOADS = ("import", "caget_many", "connect", "waveform", "monitor")
+WORKLOADS = ("import", "caget_many", "connect", "waveform", "monitor", "batch")
+#: Workloads only epicsca has (an API PyEpics lacks).
+EPICSCA_ONLY = {"batch"}
 #: Which C program does each workload (``import`` has no C counterpart).
 C_WORKLOAD = {"caget_many": "ca_connect", "connect": "ca_connect", "waveform": "ca_waveform",
               "monitor": "ca_monitor"}
@@ -125,6 +127,17 @@ METRICS = [
     Metric("mem_per_pv_end", "RSS per monitored PV, end of window", "kB", 1.0, True,
            ("monitor", "rss_kb_per_pv_end"), ("monitor", "rss_kb_per_pv_end"),
            "<= PyEpics", _ratio_at_most(1.0, "pyepics")),
+    Metric("batch_events", "batch MonitorSet events in window", "events", 1.0, False,
+           None, ("batch", "events")),
+    Metric("batch_fraction", "batch fraction delivered", "", 1.0, False,
+           None, ("batch", "delivered_fraction"), ">= 0.99", lambda ours, c, p: ours >= 0.99),
+    Metric("batch_produced", "IOC updates in batch window (offered)", "updates", 1.0, False,
+           None, ("batch", "produced")),
+    Metric("batch_rate", "batch events/s", "ev/s", 1.0, False, None, ("batch", "events_per_s")),
+    Metric("batch_cpu", "batch CPU per event", "us", 1.0, True,
+           None, ("batch", "cpu_us_per_event"), "<= 0.5 us", lambda ours, c, p: ours <= 0.5),
+    Metric("batch_dropped", "batch events dropped in window (ring full)", "events", 1.0, True,
+           None, ("batch", "dropped")),
 ]
 
 
@@ -219,6 +232,8 @@ class Config:
 def command(tool: str, workload: str, cfg: Config, prefix: str, programs: Dict[str, str],
             pythons: Dict[str, str]) -> Optional[List[str]]:
     """The argv of one run, or None where the tool has no such workload."""
+    if workload in EPICSCA_ONLY and tool != "epicsca":
+        return None
     if tool == "c":
         prog = C_WORKLOAD.get(workload)
         if prog is None:
@@ -313,7 +328,7 @@ def _short(v):
 #: Workloads whose metrics all come from one representative run (chosen by this field, higher
 #: is better), so that e.g. the fraction delivered and the CPU per event shown side by side were
 #: measured together. Other workloads take each metric's best (or median) on its own.
-REPRESENTATIVE = {"monitor": "events"}
+REPRESENTATIVE = {"monitor": "events", "batch": "events"}
 
 
 def _representative(results: List[dict], field: str, stat: str) -> Optional[dict]:
@@ -437,6 +452,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--output", default=str(HERE / "results.json"))
     p.add_argument("--report", metavar="RESULTS_JSON",
                    help="only print the table of an earlier run's results.json (with --stat)")
+    p.add_argument("--iocs", type=int, default=1,
+                   help="softioc processes sharing the counters (more IOCs offer more events/s)")
     p.add_argument("--no-kit", action="store_true",
                    help="start the IOC with bench/_ioc_server.py even if epics.testing.ioc exists")
     args = p.parse_args(argv)
@@ -511,15 +528,21 @@ def main(argv=None) -> int:
     runs: Dict[str, Dict[str, List[dict]]] = {}
     workdir = Path(tempfile.mkdtemp(prefix="epicsca-bench-"))
     prefix = f"bn{secrets.token_hex(3)}:"
-    db = bench_ioc.write_db(workdir / "bench.db", prefix, cfg.n)
-    server = bench_ioc.make_ioc(db, prefer_kit=not args.no_kit)
-    meta["ioc"] = server.starter
+    shares = [cfg.n * k // args.iocs for k in range(args.iocs + 1)]
+    servers = [bench_ioc.make_ioc(bench_ioc.write_db(workdir / f"bench{k}.db", prefix,
+                                                     shares[k + 1] - shares[k], first=shares[k],
+                                                     extras=k == 0),
+                                  prefer_kit=not args.no_kit) for k in range(args.iocs)]
+    meta["ioc"] = servers[0].starter
+    meta["iocs"] = args.iocs
     try:
         t_start = time.monotonic()
-        server.start()
-        ioc_env = server.client_env()
-        meta["ioc_port"] = server.port
-        note(f"IOC ({server.starter}) on 127.0.0.1:{server.port}, {cfg.n} counters at "
+        for server in servers:
+            server.start()
+        ioc_env = bench_ioc.client_env_of(servers)
+        meta["ioc_port"] = servers[0].port
+        note(f"{args.iocs} IOC(s) ({servers[0].starter}) on 127.0.0.1:"
+             f"{','.join(str(server.port) for server in servers)}, {cfg.n} counters at "
              f"{bench_ioc.RATE_PER_RECORD:g} Hz, prefix {prefix}")
         if "waveform" in args.only:
             if programs:
@@ -551,7 +574,8 @@ def main(argv=None) -> int:
                     note(f"[{workload} {rep + 1}/{reps}] {TOOL_TITLES[tool]:8} {summary(result)}")
         meta["elapsed_s"] = round(time.monotonic() - t_start, 1)
     finally:
-        server.stop()
+        for server in servers:
+            server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
     rows, text = build_table(runs, cfg.stat, args.only)

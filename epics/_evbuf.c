@@ -23,42 +23,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef _WIN32
-#  include <windows.h>
-#  define EVBUF_API __declspec(dllexport)
-typedef SRWLOCK evbuf_mutex;
-typedef CONDITION_VARIABLE evbuf_cond;
-#  define MUTEX_INIT(m) InitializeSRWLock(m)
-#  define MUTEX_LOCK(m) AcquireSRWLockExclusive(m)
-#  define MUTEX_UNLOCK(m) ReleaseSRWLockExclusive(m)
-#  define COND_INIT(c) InitializeConditionVariable(c)
-#  define COND_SIGNAL(c) WakeConditionVariable(c)
-#  define COND_BROADCAST(c) WakeAllConditionVariable(c)
-#else
-#  include <errno.h>
-#  include <pthread.h>
-#  include <sys/time.h>
-#  include <time.h>
-#  define EVBUF_API __attribute__((visibility("default")))
-typedef pthread_mutex_t evbuf_mutex;
-typedef pthread_cond_t evbuf_cond;
-#  define MUTEX_INIT(m) pthread_mutex_init((m), NULL)
-#  define MUTEX_LOCK(m) pthread_mutex_lock(m)
-#  define MUTEX_UNLOCK(m) pthread_mutex_unlock(m)
-#  define COND_INIT(c) pthread_cond_init((c), NULL)
-#  define COND_SIGNAL(c) pthread_cond_signal(c)
-#  define COND_BROADCAST(c) pthread_cond_broadcast(c)
-#endif
+#include "_helper.h"
 
-/* struct event_handler_args of cadef.h */
-struct event_handler_args {
-    void *usr;
-    void *chid;
-    long type;
-    long count;
-    const void *dbr;
-    int status;
-};
+#define EVBUF_API HELPER_API
+typedef helper_mutex evbuf_mutex;
+typedef helper_cond evbuf_cond;
 
 /* struct connection_handler_args of cadef.h */
 struct connection_handler_args {
@@ -144,17 +113,7 @@ static size_t dbr_bytes(long type, long count)
 /* Wait on `cond` (lock held) for at most `timeout` seconds. */
 static void timed_wait(evbuf_cond *cond, double timeout)
 {
-#ifdef _WIN32
-    SleepConditionVariableSRW(cond, &lock, (DWORD)(timeout * 1000.0), 0);
-#else
-    struct timeval now;
-    struct timespec until;
-    gettimeofday(&now, NULL);
-    double seconds = (double)now.tv_sec + now.tv_usec * 1e-6 + timeout;
-    until.tv_sec = (time_t)seconds;
-    until.tv_nsec = (long)((seconds - (double)until.tv_sec) * 1e9);
-    pthread_cond_timedwait(cond, &lock, &until);
-#endif
+    helper_timed_wait(cond, &lock, timeout);
 }
 
 /* Flow control of the monitor queue (lock held): see high_water. */

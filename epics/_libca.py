@@ -75,11 +75,16 @@ def find_libcom() -> str:
 
 def find_evbuf() -> Optional[str]:
     """Path of this package's compiled monitor-event buffer (``epics/_evbuf*``), or None."""
+    return find_compiled("_evbuf")
+
+
+def find_compiled(stem: str) -> Optional[str]:
+    """Path of one of this package's optional compiled helpers (``epics/<stem>*``), or None."""
     import glob
     import importlib.machinery
     folder = os.path.dirname(os.path.abspath(__file__))
     for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-        found = sorted(glob.glob(os.path.join(folder, "_evbuf" + suffix)))
+        found = sorted(glob.glob(os.path.join(folder, stem + suffix)))
         if found:
             return found[0]
     return None

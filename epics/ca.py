@@ -1339,23 +1339,27 @@ def array_put(chid: ChidLike, dbrtype: int, count: int, buffer: Any,
 
 # --- subscriptions -------------------------------------------------------------------------------
 
-def subscribe(chid: ChidLike, dbrtype: int, deliver: Callable[[Any, dict], None],
-              mask: Optional[int] = None, count: int = 0, as_numpy: bool = True
-              ) -> _Subscription:
+def subscribe(chid: ChidLike, dbrtype: int, deliver: Optional[Callable[[Any, dict], None]],
+              mask: Optional[int] = None, count: int = 0, as_numpy: bool = True,
+              c_callback: Any = None, usr: Optional[int] = None) -> _Subscription:
     """Subscribe with a low-level ``deliver(value, metadata)`` run on the dispatcher thread.
 
     The building block of :func:`create_subscription` and of PV monitors; returns the
-    subscription record (its ``handle`` clears it with :func:`unsubscribe`).
+    subscription record (its ``handle`` clears it with :func:`unsubscribe`). With
+    ``c_callback`` (a C function taking ``struct event_handler_args``) and its ``usr``, libca
+    calls that instead and nothing reaches the dispatcher (``deliver`` is unused): the batch
+    monitor sets of :mod:`epics.batch` do this.
     """
     chid, channel = _channel(chid)
     lib = _ensure()
     subscription = _Subscription(chid, channel.pvname, dbrtype, count,
                                  mask or DEFAULT_SUBSCRIPTION_MASK, deliver, as_numpy)
-    _dispatch.subscriptions[subscription.handle] = subscription
+    if c_callback is None:
+        _dispatch.subscriptions[subscription.handle] = subscription
+        c_callback, usr = _dispatch.event_callback(), subscription.handle
     evid = ctypes.c_void_p()
     try:
-        lib.ca_create_subscription(dbrtype, count, chid, subscription.mask,
-                                   _dispatch.event_callback(), subscription.handle,
+        lib.ca_create_subscription(dbrtype, count, chid, subscription.mask, c_callback, usr,
                                    ctypes.byref(evid))
         _dispatch.flush_soon()
     except Exception:

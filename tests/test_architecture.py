@@ -20,10 +20,10 @@ LAYERS = [
     ["_cadef"],                                  # the C prototype table
     ["dbr"],                                     # DBR types, structs, conversion
     ["_context"],                                # the CA context, threads, fork
-    ["_dispatch"],                               # C callbacks in, user callbacks out
+    ["_dispatch", "_batchring"],                 # C callbacks in, user callbacks out
     ["ca", "multiproc"],                         # the one-to-one libca surface
     ["_pv"],                                     # the parts of the PV object
-    ["pv"],                                      # PV objects
+    ["pv", "batch"],                             # PV objects, batch monitor sets
     ["procedural"],                              # caget, caput, ...
     ["alarm", "device", "autosave", "compat"],
     ["motor"],
