@@ -176,8 +176,27 @@ def beamline(epics_port_pool):
         with sim:
             yield sim
     finally:
+        release_simulator_pvs()
         for port in taken:
             epics_port_pool.release(port)
+
+
+def release_simulator_pvs() -> None:
+    """Disconnect the get_pv cache's PVs of the simulator's names once it is gone.
+
+    A channel whose server went away is searched ever less often by libca (up to
+    EPICS_CA_MAX_SEARCH_PERIOD, 5 minutes); a later module that serves the same names from its
+    own training IOC must start with fresh channels, not with ones backed off for minutes.
+    """
+    import epics.pv
+    from epics import ca
+    prefixes = ("sim:",) + tuple(f"id{i:02d}:" for i in range(1, SIM_PREFIXES + 1))
+    stale = [pv for pv in list(epics.pv._PVcache_.values()) if pv.pvname.startswith(prefixes)]
+    for pv in stale:
+        pv.disconnect()
+    # a page's ca.create_channel keeps the channel of a name after its PVs are gone: clear it
+    for name in {pv.pvname for pv in stale}:
+        ca.clear_channel(ca.create_channel(name))
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[p.stem for p in PAGES])

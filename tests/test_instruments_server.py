@@ -116,9 +116,10 @@ def served(training_ioc, epics_port_pool, tmp_path_factory):
         try:
             wait_for(P + layout.MESSAGE, lambda: message().startswith("ready"),
                      "the server did not say it is ready")
-            # An earlier module (the docs) may have read these names from its own simulator:
-            # caget's cached PV then reconnects only at libca's search period after a beacon
-            # anomaly (about 5 s), beyond caput's default connection timeout. Wait for it here.
+            # The names are the simulator's, which an earlier module (the docs) also served; it
+            # releases its PVs of them when its simulator stops, so these are fresh channels.
+            # A fresh search can still take longer than caput's connection timeout on a busy
+            # machine: wait for the connection here.
             for name in ("sim:ao1", "id01:string1"):
                 assert get_pv(name).wait_for_connection(timeout=DEADLINE), \
                     f"{name} of the training IOC does not connect"
