@@ -790,7 +790,7 @@ def detach(channel: "Channel", listener: ChannelListener) -> None:
     while listener in channel.listeners:
         channel.listeners.remove(listener)
     channel.pv_users -= 1
-    if channel.pv_users <= 0 and _chid_cache.get(channel.chid_int) is channel:
+    if channel.pv_users <= 0 and is_current(channel):
         try:
             clear_channel(channel.chid_int)
         except ChannelAccessException:
@@ -806,6 +806,7 @@ Channel = _Channel              # the channel record's type, for annotations abo
 MonitorSubscription = _Subscription   # what subscribe() returns
 check_pvname = _check_pvname
 chid_int = _chid_int
+call_user = _call_user          # run a user callback: an exception is logged, never raised
 
 
 def name(chid: ChidLike) -> str:

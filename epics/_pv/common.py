@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from .. import dbr
 
@@ -50,15 +50,6 @@ def value_kind(native: int, nelm: int) -> int:
     if native == dbr.ENUM:
         return ENUM
     return OTHER
-
-
-def run_user(function: Callable, *args: Any, **kwargs: Any) -> None:
-    """Run one user callback; an exception is logged and does not stop the caller."""
-    try:
-        function(*args, **kwargs)
-    except Exception:
-        callback_log.exception("user callback %s raised",
-                               getattr(function, "__qualname__", function))
 
 
 def shape_array(value: Any, count: Optional[int], as_numpy: bool) -> Any:

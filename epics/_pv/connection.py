@@ -11,7 +11,7 @@ import sys
 from typing import Any, Dict, Optional
 
 from .. import ca, dbr
-from .common import ACCESS_NAMES, SETUP_LOCK, log, run_user, value_kind
+from .common import ACCESS_NAMES, SETUP_LOCK, log, value_kind
 
 
 class PVConnection:
@@ -103,7 +103,7 @@ class PVConnection:
             self.connected = False
         for callback in list(self.connection_callbacks):
             if callable(callback):
-                run_user(callback, pvname=self.pvname, conn=conn, pv=self)
+                ca.call_user(callback, pvname=self.pvname, conn=conn, pv=self)
         if not conn and self.verbose:
             log.info("PV %r disconnected", self.pvname)
 
@@ -125,7 +125,7 @@ class PVConnection:
                           access=ACCESS_NAMES[read_access + 2 * write_access])
         for callback in list(self.access_callbacks):
             if callable(callback):
-                run_user(callback, read_access, write_access, pv=self)
+                ca.call_user(callback, read_access, write_access, pv=self)
 
     def wait_for_connection(self, timeout: Optional[float] = None) -> bool:
         """Wait up to ``timeout`` (default ``connection_timeout``) for the connection; returns

@@ -9,7 +9,7 @@ import time
 from typing import Any, Callable, Optional, Union
 
 from .. import ca, dbr
-from .common import callback_log, fmt_time, log, run_user
+from .common import callback_log, fmt_time, log
 
 
 class PVMonitor:
@@ -167,7 +167,7 @@ class PVMonitor:
             keywords.update(extra)
         keywords["cb_info"] = (index, self)
         if callable(function):
-            run_user(function, **keywords)
+            ca.call_user(function, **keywords)
 
     def add_callback(self, callback: Optional[Callable] = None, index: Optional[int] = None,
                      run_now: bool = False, with_ctrlvars: bool = True, **kw: Any) -> int:
