@@ -13,6 +13,7 @@ import glob
 import os
 import pwd
 import shutil
+import stat
 import subprocess
 import tempfile
 from pathlib import Path
@@ -52,6 +53,25 @@ def postgres_bindir() -> Path:
     return found
 
 
+def _reachable_by_others(folder: Path) -> bool:
+    """Whether a user other than the owner may enter ``folder`` and each folder above it."""
+    return all(os.stat(part).st_mode & stat.S_IXOTH for part in [folder, *folder.parents])
+
+
+def _copy_install(bindir: Path, to: Path) -> Path:
+    """Copy the pgserver wheel's install (``<site>/pgserver/pginstall``) and the libraries its
+    binaries find through their rpath (``<site>/pgserver.libs``) to ``to``, keeping the layout;
+    returns the copy's bin folder.
+
+    For a pgserver wheel in a venv under a 0700 folder (a clone in ``mktemp -d``): the server's
+    user could not run the binaries there, so it runs this copy in its own folder."""
+    site = bindir.parents[2]
+    for part in (bindir.parent.relative_to(site), Path("pgserver.libs")):
+        if (site / part).exists():
+            shutil.copytree(site / part, to / part, symlinks=True)
+    return to / bindir.relative_to(site)
+
+
 class LocalPostgres:
     """A PostgreSQL server in a temporary folder; :attr:`url` for psycopg."""
 
@@ -70,6 +90,8 @@ class LocalPostgres:
                 self.user = name
                 os.chown(self.folder, entry.pw_uid, entry.pw_gid)
                 break
+        if self.user is not None and not _reachable_by_others(self.bindir):
+            self.bindir = _copy_install(self.bindir, self.folder / "pg")
         self._run([str(self.bindir / "initdb"), "-D", str(self.data), "-A", "trust", "-U",
                    "archiver", "-E", "UTF8", "--no-sync"])
         self.url = f"postgresql://archiver@127.0.0.1:{self.port}/postgres"
