@@ -136,7 +136,7 @@ class _Channel:
     __slots__ = ("pvname", "context", "chid_int", "handle", "conn", "connect_count", "pv_users",
                  "connected", "ts", "failures", "read_access", "write_access", "callbacks",
                  "access_event_callback", "listeners", "get_results", "subscriptions",
-                 "__weakref__")
+                 "callbacks_due", "__weakref__")
 
     def __init__(self, pvname: str, context: Optional[int]) -> None:
         self.pvname = pvname
@@ -158,6 +158,9 @@ class _Channel:
         self.listeners: List[Any] = []
         self.get_results: Dict[int, _dispatch.Operation] = {}   # the last get per DBR type
         self.subscriptions: List["_Subscription"] = []
+        # connection-callback runs queued for the dispatcher and not finished yet: a wait for
+        # the connection also waits for them (see connect_channel)
+        self.callbacks_due = 0
 
     @property
     def chid(self) -> chid_t:
@@ -184,7 +187,11 @@ class _Channel:
             self.connected.set()
         else:
             self.connected.clear()
-        if self.callbacks or self.listeners:
+        if self.callbacks:
+            with _connection_callbacks_ran:
+                self.callbacks_due += 1
+            _dispatch.submit(self.run_connection_callbacks, up, True)
+        elif self.listeners:
             _dispatch.submit(self.run_connection_callbacks, up)
 
     def access_changed(self, read: bool, write: bool) -> None:
@@ -192,11 +199,32 @@ class _Channel:
         if self.access_event_callback or self.listeners:
             _dispatch.submit(self.run_access_event_callbacks, read, write)
 
-    def run_connection_callbacks(self, conn: bool, timestamp: Optional[float] = None) -> None:
-        for listener in list(self.listeners):
-            _call_user(listener.channel_connection_changed, conn)
-        for callback in list(self.callbacks):
-            _call_user(callback, pvname=self.pvname, chid=self.chid_int, conn=conn)
+    def run_connection_callbacks(self, conn: bool, counted: bool = False) -> None:
+        """Tell the listeners and run the connection callbacks (dispatcher thread); ``counted``
+        when connection_changed counted this run in ``callbacks_due``."""
+        try:
+            for listener in list(self.listeners):
+                _call_user(listener.channel_connection_changed, conn)
+            for callback in list(self.callbacks):
+                _call_user(callback, pvname=self.pvname, chid=self.chid_int, conn=conn)
+        finally:
+            if counted:
+                with _connection_callbacks_ran:
+                    self.callbacks_due -= 1
+                    _connection_callbacks_ran.notify_all()
+
+    def wait_for_connection_callbacks(self, timeout: float) -> None:
+        """Wait (at most ``timeout``) until the connection callbacks queued so far have run, as
+        in PyEpics, where they run in libca's thread before the connection is seen: a script
+        that connects and then reads what its callback recorded finds it there. Not on the
+        dispatcher thread itself, which runs them after the callback it is in."""
+        if not self.callbacks_due or _dispatch.in_dispatcher():
+            return
+        if not _context.is_preemptive():
+            _dispatch.drain()
+            return
+        with _connection_callbacks_ran:
+            _connection_callbacks_ran.wait_for(lambda: not self.callbacks_due, timeout)
 
     def run_access_event_callbacks(self, ra: bool, wa: bool) -> None:
         for listener in list(self.listeners):
@@ -256,6 +284,7 @@ _cache: Dict[Optional[int], Dict[str, _Channel]] = {}
 #: chid -> _Channel (PyEpics's ``_chid_cache``); the same dict the C callbacks look in.
 _chid_cache: Dict[int, _Channel] = _dispatch.channels
 _connection_lock = threading.Lock()
+_connection_callbacks_ran = threading.Condition()   # notified when _Channel.callbacks_due drops
 _sg_buffers: Dict[int, list] = {}
 _clear_cache_callbacks: Dict[int, Callable[[], None]] = {}
 _create_lock = threading.RLock()
@@ -607,7 +636,8 @@ def create_channel(pvname: str, connect: bool = False, auto_cb: bool = True,
         Kept for PyEpics compatibility: connection state is always tracked.
     callback : callable, optional
         Called as ``callback(pvname=..., chid=..., conn=...)`` on each connection change (on the
-        dispatcher thread); called at once if the channel is already connected.
+        dispatcher thread); called at once if the channel is already connected. As in PyEpics,
+        a connection seen by :func:`connect_channel` or a read has had its callbacks run.
 
     Returns
     -------
@@ -659,13 +689,16 @@ def connect_channel(chid: ChidLike, timeout: Optional[float] = None,
     """Wait up to ``timeout`` (default :data:`DEFAULT_CONNECTION_TIMEOUT`) for a channel to
     connect; returns whether it is connected. Never raises for a PV that does not exist."""
     chid, channel = _channel(chid)
-    if channel.conn:
-        return True
-    _ensure()
     if timeout is None:
         timeout = DEFAULT_CONNECTION_TIMEOUT
+    if channel.conn:
+        channel.wait_for_connection_callbacks(timeout)
+        return True
+    started = time.monotonic()
     _ensure().ca_flush_io()
     connected = _wait(channel.connected, timeout)
+    if connected:
+        channel.wait_for_connection_callbacks(max(0.0, timeout - (time.monotonic() - started)))
     if verbose:
         log.info("connect_channel(%r): %s", channel.pvname, connected)
     if not connected:
@@ -881,7 +914,7 @@ def promote_type(chid: ChidLike, use_time: bool = False, use_ctrl: bool = False)
 # --- reading -------------------------------------------------------------------------------------
 
 def _connect_or_none(chid: int, channel: _Channel, timeout: Optional[float]) -> bool:
-    if channel.conn:
+    if channel.conn and not channel.callbacks_due:
         return True
     return connect_channel(chid, timeout=DEFAULT_CONNECTION_TIMEOUT if timeout is None
                            else timeout)

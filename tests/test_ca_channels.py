@@ -1,6 +1,9 @@
 """Channels with epics.ca: create, connect, inspect and clear them (against the session IOC)."""
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from epics import ca, dbr
@@ -59,6 +62,35 @@ def test_connection_callback_reports_the_server_going_away(softioc_factory, pv_p
         assert ca.state(chid) == dbr.CS_PREV_CONN
     finally:
         ca.clear_channel(chid)
+
+
+def test_connection_callbacks_have_run_when_a_read_returns_as_in_pyepics(softioc_factory,
+                                                                         pv_prefix):
+    # PyEpics runs connection callbacks in libca's thread before the connection is seen: a
+    # script may create a channel with a callback, read it, and find what the callback recorded
+    # (PyEpics's own test_CreateChidWithConn). Here a slow callback keeps the dispatcher busy.
+    softioc_factory('record(ao, "$(P)slow") {}\nrecord(ao, "$(P)x") {field(VAL, "2.5")}',
+                    macros={"P": pv_prefix})
+    dispatcher_busy = threading.Event()
+
+    def slow(conn: bool, **_: object) -> None:
+        if conn:
+            dispatcher_busy.set()
+            time.sleep(0.5)
+
+    slow_chid = ca.create_channel(pv_prefix + "slow", callback=slow)
+    seen = {}
+    chid = None
+    try:
+        assert dispatcher_busy.wait(DEADLINE)
+        chid = ca.create_channel(pv_prefix + "x",
+                                 callback=lambda pvname, conn, **_: seen.update({pvname: conn}))
+        assert ca.get(chid) == 2.5
+        assert seen == {pv_prefix + "x": True}
+    finally:
+        ca.clear_channel(slow_chid)
+        if chid is not None:
+            ca.clear_channel(chid)
 
 
 @pytest.mark.parametrize("pvname", ["", b""])
