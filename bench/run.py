@@ -91,7 +91,7 @@ def _ratio_at_most(limit: float, ref: str):
 
 METRICS = [
     Metric("import", "import epics", "ms", 1e3, True, None, ("import", "import_s"),
-           "<= PyEpics", _ratio_at_most(1.0, "pyepics")),
+           "<= 0.5x PyEpics", _ratio_at_most(0.5, "pyepics")),
     Metric("context", "first CA context", "ms", 1e3, True,
            [("connect", "context_s"), ("caget_many", "context_s")], ("import", "context_s")),
     Metric("import_context", "import + first context", "ms", 1e3, True, None,
@@ -204,6 +204,19 @@ def ensure_pyepics_venv(corelibs_version: str) -> str:
     if version != PYEPICS_VERSION:
         raise RuntimeError(f"{PYEPICS_VENV} has pyepics {version!r}, not {PYEPICS_VERSION}")
     return str(python)
+
+
+def compile_bytecode(pythons: Dict[str, str]) -> None:
+    """Write the .pyc files of both libraries before the import workload, so that each import
+    reads bytecode as an installed wheel does (pip compiles at install; a source checkout run
+    with PYTHONDONTWRITEBYTECODE=1 would otherwise compile every module at every import)."""
+    for tool, python in pythons.items():
+        res = subprocess.run([python, "-c", "import compileall, os, epics; compileall.compile_dir("
+                              "os.path.dirname(epics.__file__), quiet=1)"],
+                             capture_output=True, text=True, timeout=300,
+                             cwd=tempfile.gettempdir(), env=_clean_env())
+        if res.returncode != 0:
+            note(f"compiling the bytecode of {TOOL_TITLES[tool]} failed: {res.stderr[-500:]}")
 
 
 def _clean_env() -> Dict[str, str]:
@@ -552,6 +565,8 @@ def main(argv=None) -> int:
                     note(f"filling the waveform failed: {fill['error']}")
             else:
                 note("no C build: the waveform stays empty and its reads are reported short")
+        if "import" in args.only:
+            compile_bytecode(pythons)
         for workload in args.only:
             reps = cfg.import_reps if workload == "import" else cfg.reps
             for rep in range(reps):

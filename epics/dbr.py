@@ -37,8 +37,6 @@ import sys
 import time
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-import numpy as np
-
 from ._cadef import (access_rights_handler_args, ca_access_rights, connection_handler_args,
                      event_handler_args)
 from ._errors import ECA
@@ -69,7 +67,7 @@ __all__ = [
     "chid_t", "short_t", "ushort_t", "int_t", "uint_t", "long_t", "ulong_t", "float_t",
     "double_t", "byte_t", "ubyte_t", "string_t", "char_t", "char_p", "void_p", "py_obj",
     # the table and its derived maps
-    "DbrType", "DBR_TYPES", "Map", "NP_Map", "ctrl_limits",
+    "DbrType", "DBR_TYPES", "Map", "NP_Map", "ctrl_limits",  # noqa: F822 (NP_Map: __getattr__)
     # structs
     "epicsTimeStamp", "TimeStamp",
     "dbr_sts_string", "dbr_sts_short", "dbr_sts_int", "dbr_sts_float", "dbr_sts_enum",
@@ -146,6 +144,27 @@ EPICS2UNIX_EPOCH = float(EPICS_EPOCH_OFFSET)  # PyEpics's name
 
 # ctypes aliases under PyEpics's names. Handles are pointers (c_void_p): 64-bit safe everywhere.
 HAS_NUMPY = True
+
+
+class _Numpy:
+    """numpy, imported at the first array this module converts (``np.X``): a script that only
+    reads and writes scalars never loads it, and ``import epics`` takes a third of the time.
+    Before that import no value can be a numpy object, which is what :func:`_numpy_loaded`
+    lets the scalar paths ask without importing it."""
+
+    def __getattr__(self, name: str) -> Any:
+        import numpy
+        value = getattr(numpy, name)
+        setattr(self, name, value)   # later lookups are plain instance attributes
+        return value
+
+
+np: Any = _Numpy()
+
+
+def _numpy_loaded() -> bool:
+    """Whether numpy has been imported (by anyone): if not, no value is a numpy object."""
+    return "numpy" in sys.modules
 PY64_WINDOWS = os.name == "nt" and platform.architecture()[0].startswith("64")
 chid_t = ctypes.c_void_p
 short_t = ctypes.c_short
@@ -300,14 +319,26 @@ DBR_TYPES: Tuple[DbrType, ...] = _build_table()
 
 #: code -> ctypes layout (PyEpics's ``Map``), for all codes.
 Map: Dict[int, Any] = {row.code: row.ctype for row in DBR_TYPES}
-#: base type -> numpy scalar type, for the numeric base types (PyEpics's ``NP_Map``).
-NP_Map: Dict[int, Any] = {base: np.dtype(_ELEMENT_CTYPE[base]).type
-                          for base in _BASE_TYPES if base != STRING}
-
 _VALUE_OFFSETS = tuple(row.ctype.value.offset if issubclass(row.ctype, ctypes.Structure) else 0
                        for row in DBR_TYPES)
-_DTYPES = {base: np.dtype(_ELEMENT_CTYPE[base]) for base in _BASE_TYPES if base != STRING}
-_DTYPES[STRING] = np.dtype(f"S{MAX_STRING_SIZE}")
+#: base type -> numpy dtype name of one element.
+_DTYPE_NAMES = {SHORT: "int16", FLOAT: "float32", ENUM: "uint16", CHAR: "uint8", LONG: "int32",
+                DOUBLE: "float64", STRING: f"S{MAX_STRING_SIZE}"}
+
+
+@functools.lru_cache(maxsize=None)
+def _dtype(base: int) -> Any:
+    return np.dtype(_DTYPE_NAMES[base])
+
+
+def __getattr__(name: str) -> Any:
+    # base type -> numpy scalar type, for the numeric base types (PyEpics's ``NP_Map``), made
+    # when first asked for, since it needs numpy
+    if name == "NP_Map":
+        table = {base: _dtype(base).type for base in _BASE_TYPES if base != STRING}
+        globals()["NP_Map"] = table
+        return table
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 _NAME_TO_CODE: Dict[str, int] = {row.name: row.code for row in DBR_TYPES}
 for _row_ in DBR_TYPES:  # SHORT and INT are both names of the short codes
     if _row_.base == SHORT and _row_.kind != STSACK:
@@ -472,7 +503,7 @@ def dbr_size(code: int, count: int = 1) -> int:
     return size + (count - 1) * ctypes.sizeof(_ELEMENT_CTYPE[row.base])
 
 
-def native_dtype(code: int) -> np.dtype:
+def native_dtype(code: int) -> Any:
     """Return the numpy dtype of one element of ``code``'s value.
 
     Parameters
@@ -490,7 +521,7 @@ def native_dtype(code: int) -> np.dtype:
     ValueError
         for an unknown code.
     """
-    return _DTYPES[_row(code).base]
+    return _dtype(_row(code).base)
 
 
 def Name(ftype: Any, reverse: bool = False) -> Any:  # noqa: N802 (PyEpics's name)
@@ -778,7 +809,7 @@ def make_buffer_reader(code: int, count: int, as_numpy: bool = True
                      for i in range(0, nbytes, MAX_STRING_SIZE)], read_meta(buffer, at))
         return read_strings
 
-    dtype = _DTYPES[row.base]
+    dtype = _dtype(row.base)
     frombuffer = np.frombuffer
 
     def read_array(buffer: Any, at: int) -> Tuple[Any, dict]:
@@ -832,7 +863,7 @@ def make_reader(code: int, count: int, as_numpy: bool = True) -> Callable[[int],
     layout = _layout(_row(code).code)
     size = max(layout.scalar.size,
                layout.offset + count * (MAX_STRING_SIZE if _row(code).base == STRING
-                                        else _DTYPES[_row(code).base].itemsize))
+                                        else ctypes.sizeof(_ELEMENT_CTYPE[_row(code).base])))
     memory_at = (ctypes.c_char * size).from_address
 
     def read_at(addr: int) -> Tuple[Any, dict]:
@@ -872,7 +903,7 @@ def make_callback(func: Callable, args: Any) -> Any:
 
 class _NumberRule(NamedTuple):
     name: str
-    dtype: np.dtype
+    dtype: str   # numpy's name of the C type
     low: float  # smallest accepted value
     high: float  # largest accepted value
     integer: bool
@@ -883,37 +914,37 @@ class _NumberRule(NamedTuple):
         return f"{'an' if self.name[0] in 'AEIOU' else 'a'} {self.name} channel"
 
 
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
-_FLOAT64_MAX = float(np.finfo(np.float64).max)
+_FLOAT32_MAX = float.fromhex("0x1.fffffep+127")
+_FLOAT64_MAX = sys.float_info.max
 #: What a numeric channel accepts. CHAR also takes -128..-1: the record's DBF_CHAR is a signed
 #: epicsInt8, so a negative byte is meaningful; it is sent as its two's-complement byte.
 _NUMBER_RULES = {
-    SHORT: _NumberRule("SHORT", _DTYPES[SHORT], -32768, 32767, True),
-    FLOAT: _NumberRule("FLOAT", _DTYPES[FLOAT], -_FLOAT32_MAX, _FLOAT32_MAX, False),
-    ENUM: _NumberRule("ENUM", _DTYPES[ENUM], 0, 65535, True),
-    CHAR: _NumberRule("CHAR", _DTYPES[CHAR], -128, 255, True),
-    LONG: _NumberRule("LONG", _DTYPES[LONG], -2 ** 31, 2 ** 31 - 1, True),
-    DOUBLE: _NumberRule("DOUBLE", _DTYPES[DOUBLE], -_FLOAT64_MAX, _FLOAT64_MAX, False),
+    SHORT: _NumberRule("SHORT", _DTYPE_NAMES[SHORT], -32768, 32767, True),
+    FLOAT: _NumberRule("FLOAT", _DTYPE_NAMES[FLOAT], -_FLOAT32_MAX, _FLOAT32_MAX, False),
+    ENUM: _NumberRule("ENUM", _DTYPE_NAMES[ENUM], 0, 65535, True),
+    CHAR: _NumberRule("CHAR", _DTYPE_NAMES[CHAR], -128, 255, True),
+    LONG: _NumberRule("LONG", _DTYPE_NAMES[LONG], -2 ** 31, 2 ** 31 - 1, True),
+    DOUBLE: _NumberRule("DOUBLE", _DTYPE_NAMES[DOUBLE], -_FLOAT64_MAX, _FLOAT64_MAX, False),
 }
 
 
 def _range_error(value: Any, rule: _NumberRule) -> ValueError:
-    if isinstance(value, np.generic):
+    if _numpy_loaded() and isinstance(value, np.generic):
         value = value.item()
     text = repr(value)
     if len(text) > 40:
         text = text[:20] + "..." + text[-10:]
     limits = f"{rule.low}..{rule.high}" if rule.integer else f"magnitude at most {rule.high:.6g}"
     return ValueError(f"value {text} is out of range for {rule.channel} "
-                      f"({rule.dtype.name}: {limits})")
+                      f"({rule.dtype}: {limits})")
 
 
 def _is_scalar(value: Any) -> bool:
     """True for one value (numbers, str, bytes, 0-d arrays), False for sequences and arrays."""
-    if isinstance(value, np.ndarray):
-        return value.ndim == 0
     if isinstance(value, (str, bytes)):
         return True
+    if _numpy_loaded() and isinstance(value, np.ndarray):
+        return value.ndim == 0
     return not (hasattr(value, "__len__") or hasattr(value, "__iter__"))
 
 
@@ -936,11 +967,12 @@ def _convert_number(value: Any, rule: _NumberRule) -> Any:
     """Check one Python value for a numeric channel; return the int or float to store."""
     if value is None:
         raise TypeError(f"cannot put None to {rule.channel}")
-    if isinstance(value, (str, bytes, np.str_, np.bytes_)):
+    if isinstance(value, (str, bytes)) or (
+            _numpy_loaded() and isinstance(value, (np.str_, np.bytes_))):
         value = _parse_number(value, rule)
-    if isinstance(value, (bool, np.bool_)):
+    if isinstance(value, bool) or (_numpy_loaded() and isinstance(value, np.bool_)):
         value = int(value)
-    if isinstance(value, (int, np.integer)):
+    if isinstance(value, int) or (_numpy_loaded() and isinstance(value, np.integer)):
         value = int(value)
         if not rule.low <= value <= rule.high:
             raise _range_error(value, rule)
@@ -971,7 +1003,7 @@ def _check_count(given: int, count: int) -> None:
         raise ValueError("cannot put an empty sequence")
 
 
-def _numeric_array(value: Any, rule: _NumberRule, count: int) -> np.ndarray:
+def _numeric_array(value: Any, rule: _NumberRule, count: int) -> Any:
     """Check a sequence or array for a numeric channel; return an array to copy from."""
     if not isinstance(value, (np.ndarray, collections.abc.Sequence)):
         value = list(value)  # other iterables: sets, generators, ...
@@ -1015,7 +1047,8 @@ def _encode_string(item: Any) -> bytes:
         raw = item.encode("utf-8")
     elif isinstance(item, bytes):
         raw = item
-    elif isinstance(item, (int, float, np.number, np.bool_)):
+    elif isinstance(item, (int, float)) or (
+            _numpy_loaded() and isinstance(item, (np.number, np.bool_))):
         raw = str(item).encode("ascii")
     elif item is None:
         raise TypeError("cannot put None to a STRING channel")
@@ -1030,8 +1063,8 @@ def _encode_string(item: Any) -> bytes:
 
 def _string_buffer(value: Any, count: int) -> Tuple[int, int, Any]:
     if _is_scalar(value):
-        items = [value.item() if isinstance(value, np.ndarray) else value]
-    elif isinstance(value, np.ndarray):
+        items = [value.item() if _numpy_loaded() and isinstance(value, np.ndarray) else value]
+    elif _numpy_loaded() and isinstance(value, np.ndarray):
         items = value.reshape(-1).tolist()
     else:
         items = list(value)
@@ -1115,7 +1148,9 @@ def make_put_buffer(ftype: int, count: int, value: Any, empty_fills: bool = Fals
         _check_count(len(raw), count)
         return CHAR, len(raw), (ctype * len(raw)).from_buffer_copy(raw)
     if _is_scalar(value):
-        number = _convert_number(value.item() if isinstance(value, np.ndarray) else value, rule)
+        if _numpy_loaded() and isinstance(value, np.ndarray):
+            value = value.item()
+        number = _convert_number(value, rule)
         if ftype == CHAR and number < 0:
             number &= 0xFF
         return ftype, 1, (ctype * 1)(number)

@@ -8,6 +8,8 @@ cainfo's ``== NAME (form_type) ==`` block of ``key = value`` lines, camonitor's
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import time
 from typing import List
 
@@ -18,6 +20,7 @@ import epics
 from epics import (caget, caget_many, cainfo, camonitor, camonitor_clear, caput, caput_many,
                    get_pv)
 from epics._errors import CANotConnectedError, CATimeoutError
+from test_ca_helpers import SUBPROCESS_DEADLINE
 from test_pv_helpers import DEADLINE, Recorder, missing_pv, restored, wait_until
 
 #: camonitor's line: name, date, time with five decimals, value (slides).
@@ -368,3 +371,31 @@ def test_caput_many_needs_as_many_values_as_names(ioc):
 def test_alarm_severity_constants():
     assert (epics.NO_ALARM, epics.MINOR_ALARM, epics.MAJOR_ALARM, epics.INVALID_ALARM) == \
         (0, 1, 2, 3)
+
+
+# ---- what a script loads -------------------------------------------------------------------------
+
+def test_a_script_of_scalars_never_loads_numpy_and_its_first_array_does(ioc):
+    # import epics is fast because numpy comes only with the first array: caget, caput and PV
+    # reads of scalars (and their errors) do without it
+    script = f"""
+import sys
+import epics
+assert "numpy" not in sys.modules, "import epics loaded numpy"
+value = epics.caget({ioc.pv("ao")!r})
+assert epics.caput({ioc.pv("ao")!r}, value, wait=True) == 1
+assert epics.PV({ioc.pv("longout")!r}).get() is not None
+try:
+    epics.caput({ioc.pv("longout")!r}, 2 ** 40, wait=True, raise_on_error=True)
+except ValueError as error:
+    assert "out of range" in str(error), error
+else:
+    raise AssertionError("an out-of-range put was not refused")
+print("scalars", "numpy" in sys.modules)
+array = epics.caget({ioc.pv("wf:short")!r})
+print("array", type(array).__module__, "numpy" in sys.modules)
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=SUBPROCESS_DEADLINE)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:2] == ["scalars False", "array numpy True"]

@@ -4,9 +4,8 @@ Runs on the caller's thread; a completion callback runs on the dispatcher thread
 """
 from __future__ import annotations
 
+import numbers
 from typing import Any, Callable, Optional, Union
-
-from numpy import integer as numpy_integer
 
 from .. import ca, dbr
 from .._errors import CANotConnectedError, CAValueError
@@ -62,7 +61,7 @@ class PVWriter:
         if dbr.native_type(self.ftype) == dbr.ENUM:
             if isinstance(value, str):
                 value = self._enum_index(value)
-            elif (isinstance(value, (int, numpy_integer)) and not isinstance(value, bool)
+            elif (isinstance(value, numbers.Integral) and not isinstance(value, bool)
                   and ca.raising(raise_on_error)):
                 self._check_enum_index(int(value))
         complete_callback = None
