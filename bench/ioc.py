@@ -46,13 +46,24 @@ def counter_name(prefix: str, i: int) -> str:
     return f"{prefix}c{i:05d}"
 
 
-def write_db(path: Path, prefix: str, n: int, first: int = 0, extras: bool = True) -> Path:
-    """Write the benchmark database to ``path``: counter records ``first`` .. ``first + n - 1``
-    and, with ``extras``, the warm-up counter and the waveform (a run with several IOCs gives
-    each a share of the counters and the extras to the first)."""
+def busy_name(prefix: str, i: int) -> str:
+    """The name of the i-th busy record: updating like a counter, read by no client."""
+    return f"{prefix}busy{i:05d}"
+
+
+def write_db(path: Path, prefix: str, n: int, first: int = 0, extras: bool = True,
+             busy: range = range(0)) -> Path:
+    """Write the benchmark database to ``path``: counter records ``first`` .. ``first + n - 1``,
+    the busy records numbered ``busy`` (load for the IOC's scan threads, as in a real IOC where
+    the PVs a client reads are a few of many) and, with ``extras``, the warm-up counter and the
+    waveform (a run with several IOCs gives each a share of the counters and of the busy
+    records, and the extras to the first)."""
     lines = []
     for i in range(first, first + n):
         lines.append(f'record(calc, "{counter_name(prefix, i)}") {{\n'
+                     f'  field(SCAN, "{SCAN}")\n  field(CALC, "VAL+1")\n}}\n')
+    for i in busy:
+        lines.append(f'record(calc, "{busy_name(prefix, i)}") {{\n'
                      f'  field(SCAN, "{SCAN}")\n  field(CALC, "VAL+1")\n}}\n')
     if extras:
         # a counter outside the measured set, for warming up before a memory baseline

@@ -467,6 +467,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="only print the table of an earlier run's results.json (with --stat)")
     p.add_argument("--iocs", type=int, default=1,
                    help="softioc processes sharing the counters (more IOCs offer more events/s)")
+    p.add_argument("--busy", type=int, default=0, metavar="M",
+                   help="M more records updating at 10 Hz that no client reads: a busy IOC "
+                        "(the issue's case: --busy 20000)")
     p.add_argument("--no-kit", action="store_true",
                    help="start the IOC with bench/_ioc_server.py even if epics.testing.ioc exists")
     args = p.parse_args(argv)
@@ -542,12 +545,15 @@ def main(argv=None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="epicsca-bench-"))
     prefix = f"bn{secrets.token_hex(3)}:"
     shares = [cfg.n * k // args.iocs for k in range(args.iocs + 1)]
+    busy = [args.busy * k // args.iocs for k in range(args.iocs + 1)]
     servers = [bench_ioc.make_ioc(bench_ioc.write_db(workdir / f"bench{k}.db", prefix,
                                                      shares[k + 1] - shares[k], first=shares[k],
-                                                     extras=k == 0),
+                                                     extras=k == 0,
+                                                     busy=range(busy[k], busy[k + 1])),
                                   prefer_kit=not args.no_kit) for k in range(args.iocs)]
     meta["ioc"] = servers[0].starter
     meta["iocs"] = args.iocs
+    meta["busy_records"] = args.busy
     try:
         t_start = time.monotonic()
         for server in servers:
@@ -556,7 +562,8 @@ def main(argv=None) -> int:
         meta["ioc_port"] = servers[0].port
         note(f"{args.iocs} IOC(s) ({servers[0].starter}) on 127.0.0.1:"
              f"{','.join(str(server.port) for server in servers)}, {cfg.n} counters at "
-             f"{bench_ioc.RATE_PER_RECORD:g} Hz, prefix {prefix}")
+             f"{bench_ioc.RATE_PER_RECORD:g} Hz"
+             f"{f' (and {args.busy} busy records)' if args.busy else ''}, prefix {prefix}")
         if "waveform" in args.only:
             if programs:
                 fill = run_once([programs["ca_waveform"], "--pv", prefix + "wf", "--fill"],
@@ -596,7 +603,9 @@ def main(argv=None) -> int:
     rows, text = build_table(runs, cfg.stat, args.only)
     print(f"\nepicsca benchmark  N={cfg.n}  monitor window={cfg.seconds:g} s  waveform reads="
           f"{cfg.reads}  reps={cfg.reps} (import {cfg.import_reps})  stat: {meta['stat']}")
-    print(f"libca {paths['libca']} (epicscorelibs {paths['version']}), IOC via {meta['ioc']}\n")
+    busy_text = f", {meta['busy_records']} busy records" if meta.get("busy_records") else ""
+    print(f"libca {paths['libca']} (epicscorelibs {paths['version']}), IOC via {meta['ioc']}"
+          f"{busy_text}\n")
     print(text)
     issues = problems(runs)
     if issues:
