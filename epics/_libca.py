@@ -16,7 +16,7 @@ import ctypes
 import os
 import sys
 import threading
-from typing import List, Optional
+from typing import Optional
 
 __all__ = ["LIBCA_ENV", "MAX_ARRAY_BYTES_ENV", "DEFAULT_MAX_ARRAY_BYTES", "LibcaNotFound",
            "find_libca", "find_libcom", "find_evbuf", "load_libca", "apply_environment_defaults"]
@@ -53,6 +53,16 @@ def find_libca() -> str:
         raise LibcaNotFound(f"{LIBCA_ENV}={override!r} is not a file: point it at a libca shared "
                             f"library, or unset it to use the epicscorelibs wheel")
     tried = []
+    if sys.platform != "win32":
+        # the wheel's record of its libca file: a module of a few lines, where
+        # epicscorelibs.path imports setuptools (~150 ms of the first CA call). Windows takes
+        # epicscorelibs.path below, which also adds the wheel's folder to the DLL search path.
+        try:
+            from epicscorelibs.lib import ca_dsoinfo
+            if os.path.isfile(ca_dsoinfo.sofilename):
+                return ca_dsoinfo.sofilename
+        except Exception:   # an older or other layout of the wheel: ask it the long way
+            pass
     try:
         from epicscorelibs.path import get_lib
         path = get_lib("ca")

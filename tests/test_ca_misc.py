@@ -57,6 +57,17 @@ def test_find_libca_and_find_libCom_name_existing_files():
     assert os.path.isfile(ca.find_libCom())
 
 
+def test_the_wheels_libca_is_found_without_importing_setuptools():
+    # epicscorelibs.path imports setuptools, which cost ~150 ms of the first CA call
+    result = run_python("""
+        import sys, epics.ca as ca, epicscorelibs
+        path = ca.find_libca()
+        print(path.startswith(epicscorelibs.__path__[0]), "setuptools" in sys.modules)
+    """, env={k: v for k, v in os.environ.items() if k != "PYEPICS_LIBCA"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "False"]
+
+
 # ---- the cache -------------------------------------------------------------------------------
 
 def test_get_cache_gives_the_channel_entry(ioc):
