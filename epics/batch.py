@@ -248,8 +248,7 @@ class MonitorSet:
             channel = ca.get_cache(name)
             if channel is None or channel.chid_int != chid:
                 continue
-            if watcher in channel.callbacks:
-                channel.callbacks.remove(watcher)
+            ca.remove_connection_callback(chid, watcher)
             if ours and not channel.pv_users and not channel.subscriptions and \
                     not channel.callbacks and not channel.listeners:
                 ca.clear_channel(chid)

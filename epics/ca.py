@@ -26,7 +26,7 @@ import threading
 import time
 import types
 import warnings
-from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Protocol, Tuple, Union
 
 from . import _cadef, _context, _dispatch, _libca, dbr
 from .utils import IOENCODING, bytes2str, clib_search_path, str2bytes, strjoin
@@ -151,13 +151,16 @@ class _Channel:
         self.failures = 0
         self.read_access = False
         self.write_access = False
-        self.callbacks: List[Callable] = []              # connection callbacks
-        self.access_event_callback: List[Callable] = []  # access-rights callbacks
+        # Who is told what: tuples, replaced (never changed) when one is added or removed, so a
+        # thread running them needs no copy, and most channels share the one empty tuple
+        self.callbacks: Tuple[Callable, ...] = ()              # connection callbacks
+        self.access_event_callback: Tuple[Callable, ...] = ()  # access-rights callbacks
         # objects told of both (PV objects, see ChannelListener and attach): one entry instead
         # of two callbacks
-        self.listeners: List[Any] = []
-        self.get_results: Dict[int, _dispatch.Operation] = {}   # the last get per DBR type
-        self.subscriptions: List["_Subscription"] = []
+        self.listeners: Tuple[Any, ...] = ()
+        self.subscriptions: Tuple["_Subscription", ...] = ()
+        # the last get per DBR type: a dict of its own from the first get (get_with_metadata)
+        self.get_results: Mapping[int, _dispatch.Operation] = _NO_GET_RESULTS
         # connection-callback runs queued for the dispatcher and not finished yet: a wait for
         # the connection also waits for them (see connect_channel)
         self.callbacks_due = 0
@@ -203,9 +206,9 @@ class _Channel:
         """Tell the listeners and run the connection callbacks (dispatcher thread); ``counted``
         when connection_changed counted this run in ``callbacks_due``."""
         try:
-            for listener in list(self.listeners):
+            for listener in self.listeners:
                 _call_user(listener.channel_connection_changed, conn)
-            for callback in list(self.callbacks):
+            for callback in self.callbacks:
                 _call_user(callback, pvname=self.pvname, chid=self.chid_int, conn=conn)
         finally:
             if counted:
@@ -227,9 +230,9 @@ class _Channel:
             _connection_callbacks_ran.wait_for(lambda: not self.callbacks_due, timeout)
 
     def run_access_event_callbacks(self, ra: bool, wa: bool) -> None:
-        for listener in list(self.listeners):
+        for listener in self.listeners:
             _call_user(listener.channel_access_changed, ra, wa)
-        for callback in list(self.access_event_callback):
+        for callback in self.access_event_callback:
             _call_user(callback, ra, wa)
 
 
@@ -284,6 +287,22 @@ _cache: Dict[Optional[int], Dict[str, _Channel]] = {}
 #: chid -> _Channel (PyEpics's ``_chid_cache``); the same dict the C callbacks look in.
 _chid_cache: Dict[int, _Channel] = _dispatch.channels
 _connection_lock = threading.Lock()
+_NO_GET_RESULTS: Mapping[int, Any] = types.MappingProxyType({})   # a channel not read yet
+_members_lock = threading.Lock()
+
+
+def _add_member(channel: _Channel, group: str, member: Any) -> None:
+    """Add ``member`` to one of the channel's tuples (callbacks, listeners, subscriptions...),
+    as a new tuple: threads adding to one channel at once lose nothing."""
+    with _members_lock:
+        setattr(channel, group, getattr(channel, group) + (member,))
+
+
+def _remove_member(channel: _Channel, group: str, member: Any) -> None:
+    """Take every entry that is ``member`` (or equal to it) out of one of the channel's tuples."""
+    with _members_lock:
+        setattr(channel, group, tuple(other for other in getattr(channel, group)
+                                      if other is not member and other != member))
 _connection_callbacks_ran = threading.Condition()   # notified when _Channel.callbacks_due drops
 _sg_buffers: Dict[int, list] = {}
 _clear_cache_callbacks: Dict[int, Callable[[], None]] = {}
@@ -660,7 +679,7 @@ def create_channel(pvname: str, connect: bool = False, auto_cb: bool = True,
         if is_new:
             channel = _Channel(pvname, context)
             if callable(callback):
-                channel.callbacks.append(callback)
+                _add_member(channel, "callbacks", callback)
             handle = channel.handle
             _dispatch.pending_channels[handle] = channel
             chid = ctypes.c_void_p()
@@ -676,7 +695,7 @@ def create_channel(pvname: str, connect: bool = False, auto_cb: bool = True,
             if lib.ca_state(chid.value) == dbr.CS_CONN:
                 channel.connection_changed(True)
     if not is_new and callable(callback) and callback not in channel.callbacks:
-        channel.callbacks.append(callback)
+        _add_member(channel, "callbacks", callback)
         if channel.conn:
             _call_user(callback, pvname=pvname, chid=channel.chid_int, conn=True)
     if connect:
@@ -757,16 +776,16 @@ _dispatch.on_idle(_free_forgotten_channels)
 
 
 def _forget_channel(chid: int, channel: _Channel) -> None:
-    for subscription in list(channel.subscriptions):
+    for subscription in channel.subscriptions:
         subscription.active = False
         _dispatch.subscriptions.pop(subscription.handle, None)
-    channel.subscriptions.clear()
+    channel.subscriptions = ()
     for handle, operation in list(_dispatch.operations.items()):   # libca will not answer now:
         if operation.chid == chid:                                 # a waiter hears it at once
             _dispatch.operations.pop(handle, None)
             operation.status = ECA.CHANDESTROY
             operation.done.set()
-    channel.get_results.clear()
+    channel.get_results = _NO_GET_RESULTS
     _chid_cache.pop(chid, None)
     per_context = _cache.get(channel.context)
     if per_context is not None and per_context.get(channel.pvname) is channel:
@@ -775,12 +794,17 @@ def _forget_channel(chid: int, channel: _Channel) -> None:
     channel.connected.clear()
 
 
+def remove_connection_callback(chid: ChidLike, callback: Callable[..., Any]) -> None:
+    """Stop calling ``callback`` (given to :func:`create_channel`) on connection changes."""
+    _remove_member(_channel(chid)[1], "callbacks", callback)
+
+
 def replace_access_rights_event(chid: ChidLike,
                                 callback: Optional[Callable[[bool, bool], Any]] = None) -> None:
     """Add ``callback(read_access, write_access)``, run on each change of access rights."""
     chid, channel = _channel(chid)
     if callback is not None and callback not in channel.access_event_callback:
-        channel.access_event_callback.append(callback)
+        _add_member(channel, "access_event_callback", callback)
     _ensure().ca_replace_access_rights_event(chid, _dispatch.access_callback())
 
 
@@ -812,7 +836,7 @@ def attach(pvname: str, listener: ChannelListener) -> "Channel":
     # the listener first holds the record: listening on a connected channel brings its access
     # rights at once, on the dispatcher thread, and the listener's handler needs the record
     listener.channel_attached(channel)
-    channel.listeners.append(listener)
+    _add_member(channel, "listeners", listener)
     channel.pv_users += 1
     _ensure().ca_replace_access_rights_event(chid, _dispatch.access_callback())
     return channel
@@ -820,8 +844,7 @@ def attach(pvname: str, listener: ChannelListener) -> "Channel":
 
 def detach(channel: "Channel", listener: ChannelListener) -> None:
     """Undo :func:`attach`: no more events for ``listener``; the last user clears the channel."""
-    while listener in channel.listeners:
-        channel.listeners.remove(listener)
+    _remove_member(channel, "listeners", listener)
     channel.pv_users -= 1
     if channel.pv_users <= 0 and is_current(channel):
         try:
@@ -964,7 +987,9 @@ def get_with_metadata(chid: ChidLike, ftype: Optional[int] = None, count: Option
         operation = _request_get(lib, chid, ftype, count, nelm, as_numpy)
     except CANotConnectedError:   # disconnected since the check above: as if it never was
         return None
-    channel.get_results[ftype] = operation
+    if channel.get_results is _NO_GET_RESULTS:
+        channel.get_results = {}
+    channel.get_results[ftype] = operation  # type: ignore[index]
     if not wait:   # sent with the next flush: get_complete's, or any other
         return None
     lib.ca_flush_io()
@@ -1400,7 +1425,7 @@ def subscribe(chid: ChidLike, dbrtype: int, deliver: Optional[Callable[[Any, dic
         _dispatch.subscriptions.pop(subscription.handle, None)
         raise
     subscription.evid = evid.value
-    channel.subscriptions.append(subscription)
+    _add_member(channel, "subscriptions", subscription)
     return subscription
 
 
@@ -1413,8 +1438,7 @@ def unsubscribe(subscription: _Subscription) -> None:
     channel = _chid_cache.get(subscription.chid_int)
     if channel is None:
         return   # the channel was cleared, and libca cleared the subscription with it
-    if subscription in channel.subscriptions:
-        channel.subscriptions.remove(subscription)
+    _remove_member(channel, "subscriptions", subscription)
     _ensure().ca_clear_subscription(subscription.evid)
     _context.library().ca_flush_io()
 

@@ -74,7 +74,7 @@ def test_closing_a_loop_with_live_subscriptions_returns_promptly_and_releases_th
         if not ca.get_cache(name) or not ca.get_cache(name).subscriptions:
             break
         time.sleep(0.02)
-    assert not ca.get_cache(name) or ca.get_cache(name).subscriptions == []
+    assert not ca.get_cache(name) or ca.get_cache(name).subscriptions == ()
 
 
 def test_a_loop_closed_without_cancelling_is_released_at_its_next_update(aio_ioc):
@@ -92,7 +92,7 @@ def test_a_loop_closed_without_cancelling_is_released_at_its_next_update(aio_ioc
         if not ca.get_cache(name) or not ca.get_cache(name).subscriptions:
             break
         time.sleep(0.02)
-    assert not ca.get_cache(name) or ca.get_cache(name).subscriptions == []
+    assert not ca.get_cache(name) or ca.get_cache(name).subscriptions == ()
 
 
 def test_several_loops_in_several_threads(aio_ioc):
