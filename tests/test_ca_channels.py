@@ -64,6 +64,23 @@ def test_connection_callback_reports_the_server_going_away(softioc_factory, pv_p
         ca.clear_channel(chid)
 
 
+def test_a_removed_connection_callback_hears_no_more_changes(softioc_factory, pv_prefix):
+    server = softioc_factory('record(ao, "$(P)x") {}', macros={"P": pv_prefix})
+    kept, removed = Recorder(), Recorder()
+    # removed comes first: were it still there, it would hear the disconnection before kept
+    chid = ca.create_channel(pv_prefix + "x", callback=removed)
+    ca.create_channel(pv_prefix + "x", callback=kept)
+    try:
+        assert kept.wait_for(lambda calls: any(c.kwargs["conn"] for c in calls))
+        assert removed.wait_for(lambda calls: any(c.kwargs["conn"] for c in calls))
+        ca.remove_connection_callback(chid, removed)
+        server.stop()
+        assert kept.wait_for(lambda calls: calls[-1].kwargs["conn"] is False)
+        assert [c.kwargs["conn"] for c in removed.calls] == [True]
+    finally:
+        ca.clear_channel(chid)
+
+
 def test_connection_callbacks_have_run_when_a_read_returns_as_in_pyepics(softioc_factory,
                                                                          pv_prefix):
     # PyEpics runs connection callbacks in libca's thread before the connection is seen: a
