@@ -29,6 +29,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -56,7 +57,8 @@ def process_cpu_seconds(pid: int) -> float:
     return own + sum(process_cpu_seconds(int(child)) for child in children)
 
 
-def run(n: int, seconds: float, max_rate: float, columns: int, freeze: bool = False) -> dict:
+def run(n: int, seconds: float, max_rate: float, columns: int, freeze: bool = False,
+        budget_ms: Optional[float] = None) -> dict:
     pool = PortPool(1)
     pool.apply()                       # the client environment, before the first CA context
     port = pool.take()
@@ -70,6 +72,8 @@ def run(n: int, seconds: float, max_rate: float, columns: int, freeze: bool = Fa
         from epics.qt._updates import pump
 
         app = QApplication.instance() or QApplication([])
+        if budget_ms is not None:
+            pump().budget = budget_ms / 1000.0
         window = QWidget()
         grid = QGridLayout(window)
         grid.setSpacing(1)
@@ -101,6 +105,7 @@ def run(n: int, seconds: float, max_rate: float, columns: int, freeze: bool = Fa
         if freeze:   # what an application may do once its window is built (see docs/qt.rst)
             gc.freeze()
         gc_pauses = []
+        gc_generations = []
         gc_start = {}
 
         def gc_watch(phase: str, info: dict) -> None:
@@ -108,6 +113,7 @@ def run(n: int, seconds: float, max_rate: float, columns: int, freeze: bool = Fa
                 gc_start["t"] = time.perf_counter()
             elif "t" in gc_start:
                 gc_pauses.append((time.perf_counter() - gc_start.pop("t")) * 1000)
+                gc_generations.append(info.get("generation"))
 
         gc.callbacks.append(gc_watch)
         timer = QTimer()
@@ -128,6 +134,7 @@ def run(n: int, seconds: float, max_rate: float, columns: int, freeze: bool = Fa
         ioc_cpu = process_cpu_seconds(ioc.pid) - ioc_cpu0
         received = sum(label.channel.updates_received for label in labels) - received0
         deliveries = pump().deliveries - deliveries0
+        pump_budget = pump().budget
         for label in labels:
             label.close_pv()
         window.deleteLater()
@@ -135,13 +142,14 @@ def run(n: int, seconds: float, max_rate: float, columns: int, freeze: bool = Fa
     lateness.sort()
     return {
         "widgets": n, "connected": connected, "gc_freeze": freeze, "seconds": round(wall, 2),
-        "max_rate": max_rate,
+        "max_rate": max_rate, "flush_budget_ms": round(pump_budget * 1000.0, 3),
         "updates_per_s": round(received / wall), "repaints_per_s": round(deliveries / wall),
         "latency_ms_median": statistics.median(lateness) if lateness else None,
         "latency_ms_p95": lateness[int(0.95 * (len(lateness) - 1))] if lateness else None,
         "latency_ms_max": lateness[-1] if lateness else None,
         "ticks": len(lateness),
         "gc_runs": len(gc_pauses), "gc_pause_ms_max": round(max(gc_pauses, default=0), 1),
+        "gc_runs_by_generation": [gc_generations.count(g) for g in range(3)],
         "cpu_percent": round(100 * cpu / wall, 1),
         "ioc_cpu_percent": round(100 * ioc_cpu / wall, 1),
         "cpus": os.cpu_count(),
@@ -157,8 +165,11 @@ def main(argv=None) -> int:
     parser.add_argument("--columns", type=int, default=40)
     parser.add_argument("--gc-freeze", action="store_true",
                         help="gc.freeze() once the widgets are built (fewer, shorter GC pauses)")
+    parser.add_argument("--budget-ms", type=float, default=None,
+                        help="the pump's flush budget (default epics.qt._updates.FLUSH_BUDGET)")
     args = parser.parse_args(argv)
-    result = run(args.n, args.seconds, args.max_rate, args.columns, args.gc_freeze)
+    result = run(args.n, args.seconds, args.max_rate, args.columns, args.gc_freeze,
+                 args.budget_ms)
     print(json.dumps(result))
     print(f"{result['widgets']} widgets ({result['connected']} connected): "
           f"{result['updates_per_s']} updates/s in, {result['repaints_per_s']} repaints/s; "

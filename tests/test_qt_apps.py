@@ -5,6 +5,8 @@
 from __future__ import annotations
 
 import csv
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -185,3 +187,24 @@ def test_pvprobe_shows_value_and_metadata(qtbot, prefix, gallery):
 def test_apps_run_with_python_dash_m(app, args, prefix, motor, tmp_path):
     argv = [a.format(p=prefix, m=motor) for a in args]
     run_app_unattended(f"epics.qt.{app}", argv, tmp_path / f"{app}.png")
+
+
+
+def test_an_app_freezes_what_its_window_is_made_of_for_short_collector_pauses():
+    # the objects built with the window stay for the app's life: gc.freeze() keeps the
+    # collector's full passes from walking them while the app runs (in a process of its own:
+    # an event loop run and quit inside the test session would upset the tests after it)
+    script = """
+import argparse, gc
+from qtpy.QtWidgets import QApplication, QLabel
+from epics.qt._app import run_app
+app = QApplication([])
+status = run_app(lambda args: QLabel("built"),
+                 argparse.Namespace(verbose=False, quit_after=0.05, screenshot=None))
+print(status, gc.get_freeze_count() > 0)
+"""
+    environment = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            env=environment, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["0", "True"]
