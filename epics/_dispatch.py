@@ -490,13 +490,18 @@ class Flag:
 
 
 class Operation:
-    """A get or put in flight: libca fills it from its thread, the caller waits on ``done``."""
+    """A get or put in flight: libca fills it from its thread, the caller waits on ``done``.
+
+    ``waited=False`` for one that nobody waits for (its ``on_done`` is all): it shares one flag
+    that is always set instead of a lock of its own, which a bulk of callback reads (epics.aio's
+    ``caget`` of a list) would otherwise allocate one by one."""
 
     __slots__ = ("done", "status", "value", "meta", "as_numpy", "on_done", "count", "type",
                  "chid")
 
-    def __init__(self, as_numpy: bool = True, on_done: Optional[Callable] = None) -> None:
-        self.done = Flag()
+    def __init__(self, as_numpy: bool = True, on_done: Optional[Callable] = None,
+                 waited: bool = True) -> None:
+        self.done = Flag() if waited else _NOT_WAITED_FOR
         self.status: Optional[int] = None
         self.value: Any = None
         self.meta: Optional[dict] = None
@@ -505,6 +510,10 @@ class Operation:
         self.count = 0
         self.type = -1
         self.chid = 0
+
+
+_NOT_WAITED_FOR = Flag()
+_NOT_WAITED_FOR.set()
 
 
 # --- the thunks libca calls -----------------------------------------------------------------------

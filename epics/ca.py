@@ -1360,7 +1360,7 @@ def array_get_callback(chid: ChidLike, dbrtype: int, count: int,
     def finish(operation: _dispatch.Operation) -> None:
         on_done(operation.status, operation.value, operation.meta or {})
 
-    operation = _dispatch.Operation(as_numpy, on_done=finish)
+    operation = _dispatch.Operation(as_numpy, on_done=finish, waited=False)
     operation.chid = chid
     handle = _dispatch.new_handle()
     _dispatch.operations[handle] = operation
@@ -1384,7 +1384,8 @@ def array_put(chid: ChidLike, dbrtype: int, count: int, buffer: Any,
     if on_done is None:
         lib.ca_array_put(dbrtype, count, chid, buffer)
         return
-    operation = _dispatch.Operation(on_done=lambda operation: on_done(operation.status))
+    operation = _dispatch.Operation(on_done=lambda operation: on_done(operation.status),
+                                    waited=False)
     operation.value = buffer    # kept alive until libca is done with it
     operation.chid = chid
     handle = _dispatch.new_handle()
