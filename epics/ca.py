@@ -1300,6 +1300,9 @@ def put(chid: ChidLike, value: Any, wait: bool = False, timeout: float = 30,
             f"{DEFAULT_CONNECTION_TIMEOUT} s)", pvname=channel.pvname, function="put")
     if ftype is None:
         ftype = lib.ca_field_type(chid)
+        if ftype < 0:   # TYPENOTCONN: the channel went down since the check above
+            raise CANotConnectedError(f"put() cannot write to {channel.pvname!r}: it has just "
+                                      f"disconnected", pvname=channel.pvname, function="put")
     dbrtype, count, buffer = _put_buffer(channel, ftype, lib.ca_element_count(chid), value,
                                          raise_on_error)
     if not wait and callback is None:
